@@ -1,0 +1,154 @@
+"""One batched generation loop for both LM families.
+
+Everything that differs between OPT and T5 is data, not code: the padding side (OPT left, T5 right; the wrong side
+changes outputs silently), and where the answer starts in the output (OPT echoes the prompt, T5 starts with the
+decoder start token). Decoding settings come only from the resolved protocol: the checkpoint's generation config
+contributes its special-token ids and nothing else, so no default can leak into a score.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from harness.errors import HarnessError
+from harness.models.loader import DTYPES, LoadedModel
+from harness.protocol import padding_side
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation: an image (loaded lazily, so a batch holds only its own images) and a prompt."""
+
+    load_image: Callable[[], Image.Image]
+    prompt: str
+
+
+def generation_config(loaded: LoadedModel, decoding: DictConfig) -> Any:
+    """A fresh GenerationConfig: special ids from the checkpoint, every decoding choice from the protocol."""
+    from transformers import GenerationConfig
+
+    ckpt = loaded.model.generation_config
+    text_cfg = loaded.model.config.text_config
+    eos = ckpt.eos_token_id if decoding.eos == "checkpoint" else int(decoding.eos)
+    if decoding.length_normaliser != "hf5":
+        raise HarnessError(
+            f"decoding.length_normaliser={decoding.length_normaliser!r} is not implemented; only 'hf5' "
+            "(transformers 5.x: generated tokens incl. EOS)"
+        )
+    return GenerationConfig(
+        bos_token_id=ckpt.bos_token_id
+        if ckpt.bos_token_id is not None
+        else getattr(text_cfg, "bos_token_id", None),
+        eos_token_id=eos,
+        pad_token_id=ckpt.pad_token_id if ckpt.pad_token_id is not None else text_cfg.pad_token_id,
+        decoder_start_token_id=getattr(text_cfg, "decoder_start_token_id", None),
+        num_beams=int(decoding.num_beams),
+        do_sample=bool(decoding.do_sample),
+        max_new_tokens=int(decoding.max_new_tokens),
+        min_new_tokens=int(decoding.min_new_tokens) or None,
+        length_penalty=float(decoding.length_penalty),
+        repetition_penalty=float(decoding.repetition_penalty),
+        early_stopping=False,
+        num_return_sequences=1,
+    )
+
+
+def encode_batch(
+    loaded: LoadedModel, images: list[Image.Image], prompts: list[str], max_prompt_tokens: int | None
+) -> dict[str, torch.Tensor]:
+    """Processor call with the family's padding side; asserts every row carries exactly num_query_tokens images."""
+    kwargs: dict[str, Any] = {
+        "padding": True,
+        "padding_side": padding_side(loaded.family),
+        "return_tensors": "pt",
+    }
+    if max_prompt_tokens is not None:
+        kwargs.update(truncation=True, max_length=int(max_prompt_tokens) + loaded.num_query_tokens)
+    batch = loaded.processor(images=images, text=prompts, **kwargs)
+    n_img = (batch["input_ids"] == loaded.image_token_index).sum(1)
+    if not bool((n_img == loaded.num_query_tokens).all()):
+        raise HarnessError(
+            f"image-token count per row {n_img.tolist()} != num_query_tokens {loaded.num_query_tokens}: "
+            "the processor and model disagree, the image would be ignored"
+        )
+    batch["pixel_values"] = batch["pixel_values"].to(DTYPES[loaded.dtypes["vision"]])
+    return {k: v.to(loaded.device) for k, v in batch.items()}
+
+
+@torch.inference_mode()
+def generate_batch(
+    loaded: LoadedModel,
+    images: list[Image.Image],
+    prompts: list[str],
+    decoding: DictConfig,
+    max_prompt_tokens: int | None = None,
+) -> list[str]:
+    """Generate one answer per (image, prompt); returns the decoded new text (not stripped)."""
+    batch = encode_batch(loaded, images, prompts, max_prompt_tokens)
+    out = loaded.model.generate(**batch, generation_config=generation_config(loaded, decoding))
+    if loaded.family == "opt":
+        out = out[:, batch["input_ids"].shape[1] :]
+    return loaded.processor.batch_decode(out, skip_special_tokens=True)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]generate"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} samples/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def run_generation(
+    loaded: LoadedModel,
+    requests: Sequence[Request],
+    decoding: DictConfig,
+    batch_size: int,
+    max_prompt_tokens: int | None = None,
+    progress: bool = True,
+    on_batch: Callable[[range, list[str]], None] | None = None,
+) -> list[str]:
+    """Generate for all requests in order, in batches; `on_batch(indices, outputs)` sees each batch as it finishes."""
+    if batch_size < 1:
+        raise HarnessError(f"runtime.batch_size must be >= 1, got {batch_size}")
+    outputs: list[str] = []
+    start = time.perf_counter()
+    with _progress(len(requests), progress) as bar:
+        task = bar.add_task("generate", total=len(requests), rate="-")
+        for lo in range(0, len(requests), batch_size):
+            chunk = requests[lo : lo + batch_size]
+            texts = generate_batch(
+                loaded,
+                [r.load_image() for r in chunk],
+                [r.prompt for r in chunk],
+                decoding,
+                max_prompt_tokens,
+            )
+            outputs.extend(texts)
+            if on_batch is not None:
+                on_batch(range(lo, lo + len(chunk)), texts)
+            rate = len(outputs) / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, advance=len(chunk), rate=f"{rate:.1f}")
+    return outputs

@@ -1,0 +1,20 @@
+"""Task registry: one module per benchmark."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from harness.errors import HarnessError
+from tasks.base import Sample, Task
+from tasks.flickr30k import Flickr30kTask
+from tasks.vqav2 import VQAv2Task
+
+TASKS: dict[str, type[Task]] = {t.name: t for t in (VQAv2Task, Flickr30kTask)}
+
+__all__ = ["TASKS", "Sample", "Task", "get_task"]
+
+
+def get_task(task_cfg: DictConfig, protocol_cfg: DictConfig) -> Task:
+    if task_cfg.name not in TASKS:
+        raise HarnessError(f"unknown task {task_cfg.name!r}; choices: {', '.join(TASKS)}")
+    return TASKS[task_cfg.name](task_cfg, protocol_cfg)
