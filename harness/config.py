@@ -132,6 +132,7 @@ class RunConfig:
     run_id: str | None = None
     judge: bool = True
     leaderboard: bool = True
+    on_bad_image: str = "error"  # error | skip (skipped ids recorded; the run becomes a proxy on the data axis)
 
 
 def available(group: str) -> list[str]:
@@ -209,6 +210,8 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
         raise HarnessError(f"protocol {p.name} is for task {p.task}, not {t.name}")
     if p.family != m.family:
         raise HarnessError(f"protocol {p.name} is for the {p.family} family; model {m.name} is {m.family}")
+    if merged.on_bad_image not in ("error", "skip"):
+        raise HarnessError(f"on_bad_image={merged.on_bad_image!r}: choose error or skip")
     if p.limit is not None and p.limit < 1:
         raise HarnessError(f"protocol.limit must be a positive integer or null, got {p.limit}")
     return merged

@@ -43,9 +43,7 @@ def generation_config(loaded: LoadedModel, decoding: DictConfig) -> Any:
             "(transformers 5.x: generated tokens incl. EOS)"
         )
     return GenerationConfig(
-        bos_token_id=ckpt.bos_token_id
-        if ckpt.bos_token_id is not None
-        else getattr(text_cfg, "bos_token_id", None),
+        bos_token_id=ckpt.bos_token_id if ckpt.bos_token_id is not None else getattr(text_cfg, "bos_token_id", None),
         eos_token_id=eos,
         pad_token_id=ckpt.pad_token_id if ckpt.pad_token_id is not None else text_cfg.pad_token_id,
         decoder_start_token_id=getattr(text_cfg, "decoder_start_token_id", None),
@@ -82,6 +80,29 @@ def encode_batch(
     return {k: v.to(loaded.device) for k, v in batch.items()}
 
 
+class FiniteScores:
+    """Logits processor that notes NaN/+inf scores without a device sync per step (checked once per batch).
+
+    -inf is legitimate (min_new_tokens masks EOS that way); NaN or +inf means the numbers overflowed, e.g. FlanT5
+    run in float16.
+    """
+
+    def __init__(self) -> None:
+        self.bad: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        step_bad = torch.isnan(scores).any() | torch.isposinf(scores).any()
+        self.bad = step_bad if self.bad is None else self.bad | step_bad
+        return scores
+
+    def check(self, dtypes: dict[str, str]) -> None:
+        if self.bad is not None and bool(self.bad):
+            raise HarnessError(
+                f"NaN/inf in generation scores (precision {dtypes}); the LM overflowed: run FlanT5 in bfloat16 "
+                "(precision.lm=bfloat16) or use float32"
+            )
+
+
 @torch.inference_mode()
 def generate_batch(
     loaded: LoadedModel,
@@ -91,8 +112,14 @@ def generate_batch(
     max_prompt_tokens: int | None = None,
 ) -> list[str]:
     """Generate one answer per (image, prompt); returns the decoded new text (not stripped)."""
+    from transformers import LogitsProcessorList
+
     batch = encode_batch(loaded, images, prompts, max_prompt_tokens)
-    out = loaded.model.generate(**batch, generation_config=generation_config(loaded, decoding))
+    finite = FiniteScores()
+    out = loaded.model.generate(
+        **batch, generation_config=generation_config(loaded, decoding), logits_processor=LogitsProcessorList([finite])
+    )
+    finite.check(loaded.dtypes)
     if loaded.family == "opt":
         out = out[:, batch["input_ids"].shape[1] :]
     return loaded.processor.batch_decode(out, skip_special_tokens=True)
@@ -121,6 +148,22 @@ def _progress(total: int, enabled: bool) -> Any:
     )
 
 
+def _load_images(
+    requests: Sequence[Request], offset: int, on_bad_image: Callable[[int, HarnessError], None] | None
+) -> list[Image.Image | None]:
+    """Load a batch's images; a bad one raises, unless `on_bad_image` takes it (the sample is then skipped)."""
+    images: list[Image.Image | None] = []
+    for j, r in enumerate(requests):
+        try:
+            images.append(r.load_image())
+        except HarnessError as err:
+            if on_bad_image is None:
+                raise
+            on_bad_image(offset + j, err)
+            images.append(None)
+    return images
+
+
 def run_generation(
     loaded: LoadedModel,
     requests: Sequence[Request],
@@ -128,24 +171,30 @@ def run_generation(
     batch_size: int,
     max_prompt_tokens: int | None = None,
     progress: bool = True,
-    on_batch: Callable[[range, list[str]], None] | None = None,
-) -> list[str]:
-    """Generate for all requests in order, in batches; `on_batch(indices, outputs)` sees each batch as it finishes."""
+    on_batch: Callable[[range, list[str | None]], None] | None = None,
+    on_bad_image: Callable[[int, HarnessError], None] | None = None,
+) -> list[str | None]:
+    """Generate for all requests in order, in batches; `on_batch(indices, outputs)` sees each batch as it finishes.
+
+    A request whose image fails to load gets `None` when `on_bad_image` is given (it is told index and error).
+    """
     if batch_size < 1:
         raise HarnessError(f"runtime.batch_size must be >= 1, got {batch_size}")
-    outputs: list[str] = []
+    outputs: list[str | None] = []
     start = time.perf_counter()
     with _progress(len(requests), progress) as bar:
         task = bar.add_task("generate", total=len(requests), rate="-")
         for lo in range(0, len(requests), batch_size):
             chunk = requests[lo : lo + batch_size]
-            texts = generate_batch(
-                loaded,
-                [r.load_image() for r in chunk],
-                [r.prompt for r in chunk],
-                decoding,
-                max_prompt_tokens,
-            )
+            images = _load_images(chunk, lo, on_bad_image)
+            good = [j for j, im in enumerate(images) if im is not None]
+            texts: list[str | None] = [None] * len(chunk)
+            if good:
+                made = generate_batch(
+                    loaded, [images[j] for j in good], [chunk[j].prompt for j in good], decoding, max_prompt_tokens
+                )
+                for j, text in zip(good, made, strict=True):
+                    texts[j] = text
             outputs.extend(texts)
             if on_batch is not None:
                 on_batch(range(lo, lo + len(chunk)), texts)

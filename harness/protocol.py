@@ -20,7 +20,8 @@ NOT_FINGERPRINTED = ("runtime",)
 def resolve_protocol(cfg: DictConfig, loaded: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the resolved protocol from the run config and facts read off the loaded model/processor.
 
-    `loaded` carries what only the checkpoint knows: `revision`, `num_query_tokens`, `eos_token_id`, `image_size`,
+    `loaded` carries what only the checkpoint knows: `revision` (the Hub commit actually loaded),
+    `weights_sha256` (local and tiny weights), `num_query_tokens`, `eos_token_id`, `image_size`,
     `image_mean`, `image_std`, `image_processor` and `dtypes` (per component, as loaded).
     """
     loaded = loaded or {}
@@ -41,6 +42,7 @@ def resolve_protocol(cfg: DictConfig, loaded: dict[str, Any] | None = None) -> d
             "name": m.name,
             "checkpoint": m.checkpoint,
             "revision": loaded.get("revision", m.revision),
+            "weights_sha256": loaded.get("weights_sha256"),
             "family": m.family,
             "num_query_tokens": loaded.get("num_query_tokens"),
         },

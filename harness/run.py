@@ -68,7 +68,15 @@ def run(cfg: DictConfig) -> Path:
     outputs = _generate(cfg, task, samples, loaded, PartialPredictions(folder.path))
     record["n_resumed"] = len(samples) - len(outputs.pending)
     t_gen = time.perf_counter()
-    predictions = task.official_predictions(samples, outputs.all)
+    kept = [(s, o) for s, o in zip(samples, outputs.all, strict=True) if o is not None]
+    if len(kept) < len(samples):
+        skipped = [s for s, o in zip(samples, outputs.all, strict=True) if o is None]
+        task.drop({s.sample_id for s in skipped})
+        record["skipped"] = {"sample_ids": [s.sample_id for s in skipped], "image_ids": [s.image_id for s in skipped]}
+        resolved["data"]["skipped_sample_ids"] = record["skipped"]["sample_ids"]
+        record["protocol_fingerprint"] = protocol_fingerprint(resolved)
+        print(f"skipped {len(skipped)} sample(s) with bad images (on_bad_image=skip): the run is a data-axis proxy")
+    predictions = task.official_predictions([s for s, _ in kept], [o for _, o in kept])
     folder.write_predictions(predictions)
     outputs.log.remove()
     record["status"] = "scoring"
@@ -94,14 +102,12 @@ def run(cfg: DictConfig) -> Path:
 
 @dataclass
 class _Outputs:
-    all: list[str]
+    all: list[str | None]
     pending: list[int]
     log: PartialPredictions
 
 
-def _generate(
-    cfg: DictConfig, task: Task, samples: list[Sample], loaded: Any, log: PartialPredictions
-) -> _Outputs:
+def _generate(cfg: DictConfig, task: Task, samples: list[Sample], loaded: Any, log: PartialPredictions) -> _Outputs:
     """Generate what the partial log does not already hold, appending each batch to it as it finishes."""
     ids = [s.sample_id for s in samples]
     done = log.load(ids)
@@ -110,7 +116,10 @@ def _generate(
         print(f"resuming: {len(done)} of {len(samples)} samples already generated")
     requests = [Request(partial(open_image, samples[i]), task.prompt(samples[i])) for i in pending]
 
-    def record_batch(local: range, texts: list[str]) -> None:
+    def bad_image(local: int, err: Exception) -> None:
+        print(f"skipping sample {ids[pending[local]]}: {err}", file=sys.stderr)
+
+    def record_batch(local: range, texts: list[str | None]) -> None:
         batch = [pending[j] for j in local]
         log.append([(i, ids[i], t) for i, t in zip(batch, texts, strict=True)])
         done.update(zip(batch, texts, strict=True))
@@ -123,6 +132,7 @@ def _generate(
         cfg.protocol.prompt.max_prompt_tokens,
         progress=cfg.runtime.progress,
         on_batch=record_batch,
+        on_bad_image=bad_image if cfg.on_bad_image == "skip" else None,
     )
     return _Outputs([done[i] for i in range(len(samples))], pending, log)
 

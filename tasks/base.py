@@ -42,9 +42,7 @@ def open_image(sample: Sample) -> Image.Image:
     except FileNotFoundError:
         raise HarnessError(f"{where}: image file not found (image_id {sample.image_id})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise HarnessError(
-            f"{where}: corrupt or unreadable image (image_id {sample.image_id}): {err}"
-        ) from None
+        raise HarnessError(f"{where}: corrupt or unreadable image (image_id {sample.image_id}): {err}") from None
     return img
 
 
@@ -102,6 +100,10 @@ class Task(ABC):
     def postprocess(self, text: str) -> str:
         pp = self.protocol.postprocess
         return postprocess(text, pp.strip, pp.lemmatize)
+
+    @abstractmethod
+    def drop(self, sample_ids: set) -> None:
+        """Remove samples (skipped for a bad image) from what `score` scores against."""
 
     @abstractmethod
     def official_predictions(self, samples: list[Sample], outputs: list[str]) -> list[dict[str, Any]]:

@@ -15,9 +15,7 @@ HEADLINE = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
 def image_id_of(filename: str, where: str) -> int:
     stem = Path(filename).stem
     if not stem.isdigit():
-        raise HarnessError(
-            f"{where}: filename {filename!r} has no numeric stem (Flickr30K image ids are stems)"
-        )
+        raise HarnessError(f"{where}: filename {filename!r} has no numeric stem (Flickr30K image ids are stems)")
     return int(stem)
 
 
@@ -81,17 +79,18 @@ class Flickr30kTask(Task):
                 found[row["filename"]] = image["bytes"] if isinstance(image, dict) else image
         missing = sorted(names - set(found))
         if missing:
-            raise HarnessError(
-                f"{info['id']}: {len(missing)} Karpathy test image(s) missing, e.g. {missing[:5]}"
-            )
+            raise HarnessError(f"{info['id']}: {len(missing)} Karpathy test image(s) missing, e.g. {missing[:5]}")
         self.dataset_info["hf"] = info
         return found
 
+    def drop(self, sample_ids: set) -> None:
+        self.references = {
+            "images": [i for i in self.references["images"] if i["id"] not in sample_ids],
+            "annotations": [a for a in self.references["annotations"] if a["image_id"] not in sample_ids],
+        }
+
     def official_predictions(self, samples: list[Sample], outputs: list[str]) -> list[dict[str, Any]]:
-        return [
-            {"image_id": s.image_id, "caption": self.postprocess(o)}
-            for s, o in zip(samples, outputs, strict=True)
-        ]
+        return [{"image_id": s.image_id, "caption": self.postprocess(o)} for s, o in zip(samples, outputs, strict=True)]
 
     def score(self, predictions: list[dict[str, Any]]) -> dict[str, Any]:
         from harness.scoring.caption import score_captions

@@ -89,9 +89,7 @@ class VQAv2Task(Task):
         rows, info = load_rows(self.cfg.hf.repo, self.cfg.hf.split, self.cfg.hf.revision, self.protocol.limit)
         questions, annotations, samples = [], [], []
         for i, row in enumerate(rows):
-            require_keys(
-                row, ("question_id", "question", "image_id", "answers", "image"), f"{info['id']} row {i}"
-            )
+            require_keys(row, ("question_id", "question", "image_id", "answers", "image"), f"{info['id']} row {i}")
             qid = int(row["question_id"])
             questions.append({"question_id": qid, "image_id": row["image_id"], "question": row["question"]})
             annotations.append(
@@ -115,10 +113,13 @@ class VQAv2Task(Task):
         self.dataset_info.update(source="hf", **info)
         return questions, annotations, samples
 
+    def drop(self, sample_ids: set) -> None:
+        self.questions = [q for q in self.questions if q["question_id"] not in sample_ids]
+        self.annotations = [a for a in self.annotations if a["question_id"] not in sample_ids]
+
     def official_predictions(self, samples: list[Sample], outputs: list[str]) -> list[dict[str, Any]]:
         return [
-            {"question_id": s.sample_id, "answer": self.postprocess(o)}
-            for s, o in zip(samples, outputs, strict=True)
+            {"question_id": s.sample_id, "answer": self.postprocess(o)} for s, o in zip(samples, outputs, strict=True)
         ]
 
     def score(self, predictions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -25,9 +25,7 @@ QUESTIONS = [
 def setup(request):
     cfg = compose([f"model={request.param}", "runtime.device=cpu"])
     loaded = load_model(cfg.model, cfg.protocol.image, cfg.protocol.precision, "cpu")
-    images = [
-        Image.new("RGB" if i % 2 else "L", (40 + 7 * i, 30 + 5 * i), 37 * i) for i in range(len(QUESTIONS))
-    ]
+    images = [Image.new("RGB" if i % 2 else "L", (40 + 7 * i, 30 + 5 * i), 37 * i) for i in range(len(QUESTIONS))]
     prompts = [render_prompt(cfg.protocol.prompt.template, q, "blip_question") for q in QUESTIONS]
     return cfg, loaded, images, prompts
 
@@ -94,3 +92,16 @@ def test_prompt_truncation_keeps_image_tokens(setup):
     batch = encode_batch(loaded, images, prompts, max_prompt_tokens=4)
     assert batch["input_ids"].shape[1] <= loaded.num_query_tokens + 4
     assert bool(((batch["input_ids"] == loaded.image_token_index).sum(1) == loaded.num_query_tokens).all())
+
+
+def test_nan_scores_fail_with_a_precision_hint(setup):
+    cfg, loaded, images, prompts = setup
+    lm = loaded.model.language_model
+    head = lm.get_output_embeddings()
+    saved = head.weight.data.clone()
+    head.weight.data[0, 0] = float("nan")
+    try:
+        with pytest.raises(HarnessError, match="NaN/inf in generation scores.*bfloat16"):
+            generate_batch(loaded, images[:2], prompts[:2], cfg.protocol.decoding)
+    finally:
+        head.weight.data.copy_(saved)

@@ -162,7 +162,7 @@ def load_model(
     _pin_image_settings(image_proc, image)
     size = image_proc.size
     facts = {
-        "revision": model_cfg.revision,
+        "revision": model_cfg.revision or getattr(model.config, "_commit_hash", None),
         "weights_sha256": weights_hash(path),
         "num_query_tokens": int(model.config.num_query_tokens),
         "eos_token_id": model.generation_config.eos_token_id,
