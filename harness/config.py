@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.errors import HarnessError
 
-CONF_DIR = Path(os.environ.get("HARNESS_CONF_DIR", Path(__file__).resolve().parents[1] / "conf"))
+CONF_DIR = Path(os.environ.get("HARNESS_CONF_DIR", Path(__file__).resolve().parent / "conf"))
 VARIANTS = ("paper", "lavis")
 
 
