@@ -33,13 +33,13 @@ reproduce: venv
 
 demo: venv
 	@set -e; for run in $(DEMO_RUNS); do \
-		HF_HUB_OFFLINE=1 $(PY) -m harness.run task=$${run%%:*} model=$${run##*:} task.data_root=$(DEMO_DATA) \
+		HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m harness.run task=$${run%%:*} model=$${run##*:} task.data_root=$(DEMO_DATA) \
 			results_dir=$(RESULTS_DIR) runtime.batch_size=8 $(ARGS); \
 	done
 	@ls $(RESULTS_DIR)/leaderboard/
 
 test: venv
-	HF_HUB_OFFLINE=1 $(PY) -m pytest $(ARGS)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check harness tasks tests bench

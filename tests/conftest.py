@@ -16,3 +16,10 @@ FIXTURE_DATA = REPO / "fixtures" / "data"
 @pytest.fixture
 def fixture_data() -> Path:
     return FIXTURE_DATA
+
+
+def pytest_configure(config):
+    """Tiny models are 10-15x slower with torch's 2 default threads on 2 cores (thread sync dominates)."""
+    import torch
+
+    torch.set_num_threads(1)
