@@ -16,7 +16,7 @@ ARGS ?=
 DEMO_DATA := fixtures/data
 DEMO_RUNS := vqav2:tiny-opt vqav2:tiny-t5 flickr30k:tiny-opt flickr30k:tiny-t5
 
-.PHONY: venv reproduce demo test lint leaderboard bench fixtures
+.PHONY: venv reproduce demo test lint leaderboard bench fixtures claims
 
 venv: $(STAMP)
 
@@ -47,6 +47,11 @@ lint: venv
 leaderboard: venv
 	$(PY) -m harness.leaderboard --results-dir $(RESULTS_DIR)
 
+# Every registered claim (paper, table, row, column, checkpoint, task, split, metric, value) and the lock check.
+claims: venv
+	$(PY) -m harness.claims --csv
+	$(PY) -m harness.claims --check-lock
+
 bench: venv
 	$(PY) bench/score_bench.py
 
@@ -55,3 +60,41 @@ fixtures: venv
 	rm -rf $(DEMO_DATA)
 	$(PY) -m harness.fixtures vqav2 --out $(DEMO_DATA) --questions 36 --images 12
 	$(PY) -m harness.fixtures flickr30k --out $(DEMO_DATA) --images 12
+
+# One paper table: every selected model x every column task the harness runs (a loop over compose + run; finished
+# runs with the same config are reused unless FRESH=1), then results/tables/table<N>.{csv,md}: paper, measured,
+# CI, verdict per cell. TABLE=2|3; MODELS=a,b (default: the table's rows with a public checkpoint).
+TABLE ?= 2
+MODELS ?=
+FRESH ?=
+.PHONY: reproduce-table attach-scores
+reproduce-table: venv
+	$(PY) -m harness.tables --table $(TABLE) --protocol $(PROTOCOL) --data-root $(DATA_ROOT) \
+		--results-dir $(RESULTS_DIR) $(if $(MODELS),--models $(MODELS)) $(if $(LIMIT),--limit $(LIMIT)) \
+		$(if $(FRESH),--fresh) $(ARGS)
+
+# VQAv2 test-dev: after uploading RUN/submission.json to EvalAI, attach its result file and re-judge the run.
+attach-scores: venv
+	$(PY) -m harness.attach_scores $(RUN) --evalai $(EVALAI)
+
+# Data for one task, where there is internet: the official archives (or SOURCE=hf, the Hub mirror) in the layout
+# conf/task/<task>.yaml names, verified against conf/manifest/<task>.yaml, recorded in <DATA_ROOT>/MANIFEST.json.
+# Re-run to resume. Flickr30K images have no public download: FLICKR_IMAGES=dir. ARGS="--mirror URL" for a mirror.
+SOURCE ?= official
+FLICKR_IMAGES ?=
+REV ?=
+.PHONY: data data-check prompts prompts-update
+data: venv
+	$(PY) -m harness.prepare fetch --task $(TASK) --data-root $(DATA_ROOT) --source $(SOURCE) \
+		$(if $(FLICKR_IMAGES),--flickr-images $(FLICKR_IMAGES)) $(ARGS)
+
+data-check: venv
+	$(PY) -m harness.prepare check --task $(TASK) --data-root $(DATA_ROOT) --source $(SOURCE)
+
+# Language-model inputs and decoding settings per protocol: diff REV (default HEAD) against the working tree;
+# prompts-update rewrites tests/snapshots/prompts/ (say why in the commit message).
+prompts: venv
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m harness.prompts diff $(if $(REV),--rev $(REV))
+
+prompts-update: venv
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m harness.prompts update

@@ -20,6 +20,7 @@ from harness.errors import HarnessError
 
 CONF_DIR = Path(os.environ.get("HARNESS_CONF_DIR", Path(__file__).resolve().parent / "conf"))
 VARIANTS = ("paper", "lavis")
+EVALUATORS = ("fast", "reference")
 
 
 @dataclass
@@ -133,6 +134,7 @@ class RunConfig:
     judge: bool = True
     leaderboard: bool = True
     on_bad_image: str = "error"  # error | skip (skipped ids recorded; the run becomes a proxy on the data axis)
+    evaluator: str = "fast"  # fast | reference (plain HF generate); same predictions, so not fingerprinted
 
 
 def available(group: str) -> list[str]:
@@ -212,6 +214,8 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
         raise HarnessError(f"protocol {p.name} is for the {p.family} family; model {m.name} is {m.family}")
     if merged.on_bad_image not in ("error", "skip"):
         raise HarnessError(f"on_bad_image={merged.on_bad_image!r}: choose error or skip")
+    if merged.evaluator not in EVALUATORS:
+        raise HarnessError(f"evaluator={merged.evaluator!r}: choose one of {', '.join(EVALUATORS)}")
     if p.limit is not None and p.limit < 1:
         raise HarnessError(f"protocol.limit must be a positive integer or null, got {p.limit}")
     return merged

@@ -9,7 +9,7 @@ contributes its special-token ids and nothing else, so no default can leak into 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,15 @@ from harness.protocol import padding_side
 
 @dataclass(frozen=True)
 class Request:
-    """One generation: an image (loaded lazily, so a batch holds only its own images) and a prompt."""
+    """One generation: an image (loaded lazily, so a batch holds only its own images) and a prompt.
+
+    Requests with the same `image_key` show the same image: the fast path loads and encodes it once for all of them.
+    `None` (the default) means "shares its image with no other request".
+    """
 
     load_image: Callable[[], Image.Image]
     prompt: str
+    image_key: Hashable | None = None
 
 
 def generation_config(loaded: LoadedModel, decoding: DictConfig) -> Any:
@@ -125,7 +130,7 @@ def generate_batch(
     return loaded.processor.batch_decode(out, skip_special_tokens=True)
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def progress_bar(total: int, enabled: bool) -> Any:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -171,7 +176,7 @@ def run_generation(
     batch_size: int,
     max_prompt_tokens: int | None = None,
     progress: bool = True,
-    on_batch: Callable[[range, list[str | None]], None] | None = None,
+    on_batch: Callable[[Sequence[int], list[str | None]], None] | None = None,
     on_bad_image: Callable[[int, HarnessError], None] | None = None,
 ) -> list[str | None]:
     """Generate for all requests in order, in batches; `on_batch(indices, outputs)` sees each batch as it finishes.
@@ -182,7 +187,7 @@ def run_generation(
         raise HarnessError(f"runtime.batch_size must be >= 1, got {batch_size}")
     outputs: list[str | None] = []
     start = time.perf_counter()
-    with _progress(len(requests), progress) as bar:
+    with progress_bar(len(requests), progress) as bar:
         task = bar.add_task("generate", total=len(requests), rate="-")
         for lo in range(0, len(requests), batch_size):
             chunk = requests[lo : lo + batch_size]

@@ -43,6 +43,11 @@ SECTION_AXIS = {"model": "model", "prompt": "prompt", "decoding": "decoding", "i
                 "precision": "precision", "postprocess": "postprocess", "scoring": "metric version"}
 # (family, component) -> dtypes the source rules out: the paper (§3.4) runs FlanT5 in bf16; fp16 overflows.
 FORBIDDEN_PRECISION = {("t5", "lm"): ("float16",)}
+# Set by harness.run from the data it read (harness/data_fingerprint.py), not by resolve_protocol: a claim expects
+# `data.manifest_match` "full" (other labels: axis, kind below); `data.fingerprint` only identifies the data.
+DATA_FACTS = ("data.fingerprint", "data.manifest_match")
+MANIFEST_LABELS = {"subset": ("data subset", "proxy"), "unverified": ("data unverified", "proxy"),
+                   "wrong_split": ("split", "mismatch"), "altered": ("data", "mismatch")}
 # Fields of the run's config.yaml that the loader turns into checkpoint facts: compared as configured.
 CONFIGURED = {"image.size": "image", "decoding.eos": "decoding"}
 
@@ -76,7 +81,8 @@ class Match:
 def claim_fingerprint(resolved: dict[str, Any]) -> str:
     """A stable hash over the fields a mismatch is judged on (labels, runtime and proxy fields left out)."""
     core = {k: v for k, v in flatten(resolved).items()
-            if k not in LABELS and k not in PROXY_FIELDS and not k.startswith(("runtime.", "precision."))}
+            if k not in LABELS and k not in PROXY_FIELDS and k not in DATA_FACTS
+            and not k.startswith(("runtime.", "precision."))}
     blob = json.dumps(core, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -133,6 +139,9 @@ def _device_class(device: Any) -> Any:
 
 def classify(name: str, run_value: Any, claim_value: Any, family: str) -> Difference:
     section, _, component = name.partition(".")
+    if name == "data.manifest_match":
+        axis, kind = MANIFEST_LABELS.get(run_value, ("data", "mismatch"))
+        return Difference(name, axis, kind, run_value, claim_value)
     if name in PROXY_FIELDS or section == "runtime":
         return Difference(name, PROXY_FIELDS.get(name, component), "proxy", run_value, claim_value)
     if section == "precision":
@@ -170,9 +179,11 @@ def match_protocol(claim: Claim, run: dict[str, Any], run_config: dict[str, Any]
     run_flat, exp_flat = flatten(run), flatten(expected)
     differences = []
     for name in sorted(set(run_flat) | set(exp_flat)):
-        if name in LABELS:
+        if name in LABELS or name == "data.fingerprint":
             continue
         run_value, claim_value = run_flat.get(name), exp_flat.get(name)
+        if name == "data.manifest_match":
+            claim_value = "full"
         if name == "runtime.device":
             run_value = _device_class(run_value)
         if run_value != claim_value:

@@ -65,7 +65,11 @@ def resolve_protocol(cfg: DictConfig, loaded: dict[str, Any] | None = None) -> d
         "precision": dtypes,
         "postprocess": dict(p["postprocess"]),
         "scoring": {"scorer": p["scorer"]},
-        "runtime": {"batch_size": cfg.runtime.batch_size, "device": loaded.get("device", cfg.runtime.device)},
+        "runtime": {
+            "batch_size": cfg.runtime.batch_size,
+            "device": loaded.get("device", cfg.runtime.device),
+            "evaluator": cfg.get("evaluator", "reference"),
+        },
     }
 
 

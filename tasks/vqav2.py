@@ -12,6 +12,17 @@ QUESTION_KEYS = ("image_id", "question", "question_id")
 ANNOTATION_KEYS = ("question_id", "image_id", "answer_type", "question_type", "answers")
 
 
+def split_counts(questions: list[dict], annotations: list[dict]) -> dict[str, Any]:
+    """What the data manifest checks, over the whole split before any limit (conf/manifest/<task>.yaml)."""
+    per_question = [len(a["answers"] or []) for a in annotations]
+    return {
+        "questions": len(questions),
+        "images": len({q["image_id"] for q in questions}),
+        "answers": sum(per_question),
+        "answers_per_question": sorted(set(per_question)),
+    }
+
+
 class VQAv2Task(Task):
     name = "vqav2"
     kind = "vqa"
@@ -23,6 +34,7 @@ class VQAv2Task(Task):
             questions, annotations, samples = self._load_official()
         else:
             raise HarnessError(f"task.source={self.cfg.source!r}: choose official or hf")
+        self.dataset_info["counts"] = split_counts(questions, annotations)
         limit = self.protocol.limit
         if limit is not None:
             keep = {s.sample_id for s in samples[:limit]}
@@ -38,7 +50,7 @@ class VQAv2Task(Task):
         qpath, apath = self.path("questions"), self.path("annotations")
         if not qpath.exists():
             raise HarnessError(
-                f"{qpath}: VQAv2 questions file not found; run `make data TASK=vqav2` or set DATA_ROOT "
+                f"{qpath}: {self.name} questions file not found; run `make data TASK={self.name}` or set DATA_ROOT "
                 f"(expected layout: <data_root>/{self.cfg.files.questions})"
             )
         qdoc, adoc = read_json(qpath), read_json(apath)
