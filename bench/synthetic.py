@@ -39,7 +39,7 @@ class IdTokenizer:
 
 
 class PixelPool:
-    """`image_processor(images=[k])` -> pool tensor `k mod size` (`[1, 3, S, S]`); ViT cost does not depend on pixels."""
+    """`image_processor(images=[k])` -> pool tensor `k mod size`, `[1, 3, S, S]` (ViT cost ignores the pixels)."""
 
     def __init__(self, size: int, image_size: int, seed: int = 0) -> None:
         gen = torch.Generator().manual_seed(seed)

@@ -55,28 +55,37 @@ def _hashes_by_role(task_cfg: DictConfig, info: dict[str, Any]) -> dict[str, str
 
 
 def manifest_verdict(task_cfg: DictConfig, protocol_split: str, info: dict[str, Any]) -> Verdict:
-    """Label the data a task loaded; a Hub split that maps to another protocol split is a wrong split."""
+    """Label the data a task loaded; a Hub split that maps to another protocol split is a wrong split. Loaders
+    without `counts` are compared by their whole-split entry count (`n_total`, as manifest key `items`)."""
     manifest = load_manifest(task_cfg.name)
     split = str(info.get("split", protocol_split))
     if manifest and info.get("source") == "hf":
         split = (manifest.get("hf") or {}).get("splits", {}).get(split, split)
     if split != protocol_split:
         return Verdict("wrong_split", [f"read split {split!r}, the protocol's is {protocol_split!r}"])
-    return classify(manifest, split, info.get("counts"), _hashes_by_role(task_cfg, info))
+    counts = info.get("counts") or ({"items": info["n_total"]} if "n_total" in info else None)
+    return classify(manifest, split, counts, _hashes_by_role(task_cfg, info))
 
 
 def data_facts(task_cfg: DictConfig, protocol_split: str, info: dict[str, Any], sample_ids: Sequence[Any]) -> dict:
     """Provenance `dataset` additions: fingerprint, manifest label and reasons, ids digest, and the data root's
     MANIFEST.json entry for this task if `make data` wrote one."""
     verdict = manifest_verdict(task_cfg, protocol_split, info)
-    local = Path(task_cfg.data_root).expanduser() / "MANIFEST.json"
     return {
         "fingerprint": data_fingerprint(info, sample_ids),
         "manifest_match": verdict.label,
         "manifest_reasons": verdict.reasons,
         "sample_ids_sha256": ids_digest(sample_ids),
-        "local_manifest": (read_json(local).get("tasks") or {}).get(task_cfg.name) if local.is_file() else None,
+        "local_manifest": _local_manifest(Path(task_cfg.data_root).expanduser(), task_cfg.name),
     }
+
+
+def _local_manifest(root: Path, task: str) -> dict[str, Any] | None:
+    """This task's entry in `<data_root>/MANIFEST.json`, without its timestamp (re-preparing the same data must not
+    change a run's resume key)."""
+    path = root / "MANIFEST.json"
+    entry = (read_json(path).get("tasks") or {}).get(task) if path.is_file() else None
+    return {k: v for k, v in entry.items() if k != "prepared_at"} if entry else None
 
 
 def protocol_data(dataset_info: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def load_rows(
     import datasets
 
     try:
-        ds = datasets.load_dataset(repo, split=split, revision=revision, streaming=not hub.is_local(repo))
+        ds = datasets.load_dataset(repo, split=split, revision=revision, streaming=True)
     except (ConnectionError, FileNotFoundError, ValueError) as err:
         raise HarnessError(f"dataset {repo} split {split}: {str(err).splitlines()[0]}") from None
     rows = list(islice(ds, limit) if limit is not None else ds)

@@ -96,7 +96,8 @@ class FiniteScores:
         self.bad: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        step_bad = torch.isnan(scores).any() | torch.isposinf(scores).any()
+        top = scores.amax()  # one reduction: NaN propagates through amax, and +inf is the max if present
+        step_bad = torch.isnan(top) | torch.isposinf(top)
         self.bad = step_bad if self.bad is None else self.bad | step_bad
         return scores
 

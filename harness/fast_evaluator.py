@@ -108,12 +108,13 @@ def run_fast_generation(
     outputs: list[str | None] = [None] * len(requests)
     done, start = 0, time.perf_counter()
     pin = loaded.device.type == "cuda"
+    pool = _QuestionPool(loaded, requests, gen_config, max_prompt_tokens, share_prefix)
     with (
         ImagePrefetcher(loaded.processor.image_processor, loaders, num_workers, pin_memory=pin) as images,
         progress_bar(len(requests), progress) as bar,
     ):
         task = bar.add_task("generate", total=len(requests), rate="-")
-        for window, pixels in zip(plan, images, strict=True):
+        for w, (window, pixels) in enumerate(zip(plan, images, strict=True)):
             bad = [i for g, err in pixels.errors.items() for i in window[g]]
             for g, err in pixels.errors.items():
                 if on_bad_image is None:
@@ -122,51 +123,75 @@ def run_fast_generation(
                     on_bad_image(i, err)
             if bad and on_batch is not None:
                 on_batch(bad, [None] * len(bad))
-            features = _encode_window(loaded, pixels.pixel_values, vision_batches)
-            image_row = {i: pixels.row[g] for g, group in enumerate(window) if g in pixels.row for i in group}
-            run = _WindowBatches(loaded, requests, image_row, features, gen_config, max_prompt_tokens, share_prefix)
-            for batch, texts in lm_batches.map(run.order, run):
+            bar.update(task, advance=len(bad))
+            if pixels.pixel_values is not None:
+                image_row = {i: pixels.row[g] for g, group in enumerate(window) if g in pixels.row for i in group}
+                pool.add(image_row, _encode_window(loaded, pixels.pixel_values, vision_batches))
+            ready = pool.ready(lm_batches.size, final=w == len(plan) - 1)
+            for batch, texts in lm_batches.map(ready, pool):
+                pool.drop(batch)
                 for i, text in zip(batch, texts, strict=True):
                     outputs[i] = text
                 if on_batch is not None:
                     on_batch(batch, list(texts))
                 done += len(batch)
                 bar.update(task, advance=len(batch), rate=f"{done / max(time.perf_counter() - start, 1e-9):.1f}")
-            done += len(bad)
-            bar.update(task, advance=len(bad))
     return outputs
 
 
-class _WindowBatches:
-    """Generates any batch of one window's questions; `order` is the window's questions sorted by prompt length."""
+class _QuestionPool:
+    """Questions whose image is encoded, waiting for an LM batch.
+
+    Each window's questions join the pool sorted by prompt length; only whole batches leave it, and the rest (fewer
+    than a batch, with their images' features) wait for the next window, so no window ends in a small batch.
+    """
 
     def __init__(
         self,
         loaded: LoadedModel,
         requests: Sequence[Request],
-        image_row: dict[int, int],
-        features: torch.Tensor,
         gen_config: Any,
         max_prompt_tokens: int | None,
         share_prefix: bool,
     ) -> None:
-        self.loaded, self.image_row, self.features = loaded, image_row, features
-        self.gen_config, self.share_prefix = gen_config, share_prefix
-        questions = sorted(image_row)
-        rows = tokenize_prompts(loaded, [requests[i].prompt for i in questions], max_prompt_tokens)
-        self.tokens = dict(zip(questions, rows, strict=True))
-        self.order = length_sorted(questions, {i: len(t) for i, t in self.tokens.items()})
+        self.loaded, self.requests, self.gen_config = loaded, requests, gen_config
+        self.max_prompt_tokens, self.share_prefix = max_prompt_tokens, share_prefix
+        self.features = torch.empty(0)
+        self.row: dict[int, int] = {}
+        self.tokens: dict[int, list[int]] = {}
+
+    def add(self, image_row: dict[int, int], features: torch.Tensor) -> None:
+        """Questions `image_row` (request index -> row of `features`) join; waiting ones keep their features."""
+        offset = 0
+        if self.row:
+            keep = sorted(set(self.row.values()))
+            moved = {old: new for new, old in enumerate(keep)}
+            self.row = {i: moved[r] for i, r in self.row.items()}
+            features = torch.cat([self.features[keep], features])
+            offset = len(keep)
+        self.features = features
+        self.row.update({i: r + offset for i, r in image_row.items()})
+        new = sorted(image_row)
+        rows = tokenize_prompts(self.loaded, [self.requests[i].prompt for i in new], self.max_prompt_tokens)
+        self.tokens.update(zip(new, rows, strict=True))
+
+    def ready(self, batch_size: int, final: bool) -> list[int]:
+        """Waiting questions sorted by prompt length, cut to whole batches unless this is the last window."""
+        order = length_sorted(sorted(self.row), {i: len(t) for i, t in self.tokens.items()})
+        return order if final else order[: len(order) - len(order) % batch_size]
+
+    def drop(self, batch: list[int]) -> None:
+        for i in batch:
+            del self.row[i], self.tokens[i]
 
     def __call__(self, batch: list[int]) -> list[str]:
-        rows = torch.tensor([self.image_row[i] for i in batch])
+        rows = torch.tensor([self.row[i] for i in batch])
         tokens = [self.tokens[i] for i in batch]
         return generate_rows(self.loaded, tokens, self.features, rows, self.gen_config, self.share_prefix)
 
 
-def _encode_window(loaded: LoadedModel, pixels: torch.Tensor | None, batcher: HalvingBatcher) -> torch.Tensor:
+def _encode_window(loaded: LoadedModel, pixels: torch.Tensor, batcher: HalvingBatcher) -> torch.Tensor:
     """Query embeddings for a window's images, in vision batches that halve on OOM."""
-    if pixels is None:
-        return torch.empty(0)
     parts = [
         out
         for _, out in batcher.map(range(len(pixels)), lambda b: [encode_images(loaded, pixels[b[0] : b[-1] + 1])])

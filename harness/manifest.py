@@ -10,7 +10,7 @@ as the real split:
 - `wrong_split`: the split is not in the manifest, a count exceeds it, a per-item count differs (e.g. not 10
   answers per question) or the counts are another listed split's (a mismatch);
 - `altered`: counts equal, a pinned checksum differs (a mismatch: same shape, other content);
-- `unverified`: no manifest for this task, or nothing counted (never treated as exact).
+- `unverified`: no manifest for this task, or no count both stated and observed (never treated as exact).
 
 Manifests live under conf/ so the wheel ships them with the Hydra configs.
 """
@@ -107,6 +107,8 @@ def classify(
     want = manifest["splits"].get(split)
     if want is None:
         return Verdict("wrong_split", [f"split {split!r} is not in the manifest ({', '.join(manifest['splits'])})"])
+    if not any(v is not None and k in counts for k, v in want.items()):
+        return Verdict("unverified", [f"the manifest states no count for split {split!r} that the loader reports"])
     other = _other_split(manifest, split, counts)
     if other:
         return Verdict("wrong_split", [f"counts are those of split {other!r}, not {split!r}"])

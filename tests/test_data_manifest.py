@@ -12,7 +12,7 @@ import pytest
 from data_sources import FIXTURE_COUNTS, serve, write_fixture_manifests, zip_fixture_archives
 
 from harness import manifest
-from harness.config import compose
+from harness.config import available, compose
 from harness.data_fingerprint import data_facts
 from harness.download import download, sha256_of
 from harness.errors import HarnessError, cli_main
@@ -76,6 +76,15 @@ def test_other_labels():
     assert altered.label == "altered" and "questions" in altered.reasons[0]
     flickr = load_manifest("flickr30k")
     assert classify(flickr, "test", {"images": 1014, "captions_per_image": [5]}).label == "wrong_split"  # val's
+
+
+@pytest.mark.parametrize("task", available("task"))
+def test_every_task_has_a_manifest_naming_only_its_file_roles(task):
+    doc = load_manifest(task)
+    assert doc is not None and doc["task"] == task
+    roles = set(compose([f"task={task}"]).task.files)
+    assert set(doc["files"]) <= roles
+    assert all(spec["sha256"] is None and spec["note"] for spec in doc["files"].values())  # none pinned yet
 
 
 def test_committed_manifests_state_the_documented_counts_and_pin_nothing_invented():
@@ -277,3 +286,19 @@ def test_the_judge_reads_the_data_label(tmp_path, label, match, axes):
     verdict = judge_run(run_dir, write=False)
     assert verdict["protocol_match"] == match and verdict["differing_axes"] == axes
     assert verdict["expected_fingerprint"] == verdict["run_claim_fingerprint"]
+
+
+def test_flickr_hf_mirror_still_takes_the_karpathy_split_from_the_official_zip(mirror, fixture_data, tmp_path, capsys):
+    import datasets
+
+    server, _ = mirror
+    tests = [e["filename"] for e in json.loads((fixture_data / KARPATHY).read_text())["images"] if e["split"] == "test"]
+    hub = tmp_path / "flickr30k"
+    (hub / "data").mkdir(parents=True)
+    rows = [{"filename": name, "image": (fixture_data / "flickr30k/images" / name).read_bytes()} for name in tests[1:]]
+    datasets.Dataset.from_list(rows).to_parquet(str(hub / "data" / "test-00000-of-00001.parquet"))
+    root = tmp_path / "root"
+    args = ["fetch", "--task", "flickr30k", "--data-root", str(root), "--source", "hf", "--hf-repo", str(hub)]
+    assert cli_main(prepare, args) == 2
+    assert "full; 1 of 12 images missing" in capsys.readouterr().err
+    assert [path for path, _ in server.requests] == ["/caption_datasets.zip"]  # no image archive for the mirror

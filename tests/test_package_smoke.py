@@ -4,11 +4,13 @@ not ship (configs come through the harness/conf -> ../conf symlink and `[tool.se
 
 Deselect with `-m "not package"`. The fresh environment reaches torch & co. through a .pth line naming the project
 venv's site-packages (added after the wheel is installed, so pip never sees the editable install), so nothing is
-downloaded. The build runs on a copy of the files git would commit, so ignored files cannot hide a gap.
+downloaded (the wheel is built without build isolation when the venv has setuptools). The build runs on a copy of
+the files git would commit, so ignored files cannot hide a gap.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -47,15 +49,16 @@ def source_copy(dest: Path) -> Path:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     tmp = tmp_path_factory.mktemp("package")
     src = source_copy(tmp / "src")
-    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w",
-       tmp / "dist", src, cwd=tmp)
+    offline_build = ["--no-build-isolation", "--no-index"] if importlib.util.find_spec("setuptools") else []
+    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *offline_build, "-w", tmp / "dist", src, cwd=tmp)
     wheel = next((tmp / "dist").glob("blip2_repro-*.whl"))
     venv = tmp / "venv"
     sh(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp)
     python = venv / "bin" / "python"
     sh(sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", "--no-index", wheel, cwd=tmp)
     site = Path(sh(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp).strip())
-    (site / "project_venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    paths = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (site / "project_venv.pth").write_text("".join(f"{p}\n" for p in paths))
     work = tmp / "elsewhere"
     work.mkdir()
     return {"python": python, "wheel": wheel, "site": site, "work": work}

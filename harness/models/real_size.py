@@ -101,6 +101,7 @@ def build(name: str, device: str | torch.device = "meta") -> Any:
     config = real_size_config(name)
     with no_init_weights(), torch.device(device):
         model = Blip2ForConditionalGeneration(config)
+    model.tie_weights()  # skipped with init_weights: OPT's head, T5's encoder/decoder embeddings share one matrix
     lm = model.language_model
     head, embed = lm.get_output_embeddings(), lm.get_input_embeddings()
     if name == "blip2-flan-t5-xl" and head.weight is embed.weight:  # a fresh T5Config ties them (protocols.md §12)
