@@ -116,10 +116,12 @@ def judge(claim: Claim, run: dict[str, Any]) -> dict[str, Any]:
     recorded = run["provenance"].get("model")
     recorded = recorded if isinstance(recorded, dict) else None
     match = match_protocol(claim, run["protocol"], run["config"], recorded)
+    measured = (run["metrics"].get("metrics") or {}).get(claim.metric)
     if match.status == "mismatch":
         axes = ", ".join(match.axes("mismatch"))
-        return _verdict("refused", f"protocol mismatch on: {axes}", run, claim, match)
-    measured = (run["metrics"].get("metrics") or {}).get(claim.metric)
+        shown = {"measured": measured, "ci95": (run["metrics"].get("ci95") or {}).get(claim.metric)}
+        return _verdict("refused", f"protocol mismatch on: {axes} (measured shown, not compared)", run, claim, match,
+                        **shown)
     if not isinstance(measured, int | float):
         reason = f"metric {claim.metric} not in metrics.json"
         if run["metrics"].get("needs_external_scoring"):

@@ -159,7 +159,7 @@ def _summary(cfg: DictConfig, run_dir: Path, metrics: dict[str, Any]) -> None:
     verdict_path = run_dir / "verdict.json"
     if verdict_path.exists():
         verdict = read_json(verdict_path)
-        line += f" · verdict {verdict.get('status')} ({verdict.get('protocol_match')})"
+        line += f" · verdict {verdict.get('status')}: {verdict.get('reason')}"
     print(line)
     print(f"run folder: {run_dir}")
 
