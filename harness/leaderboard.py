@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from filelock import FileLock, Timeout
 from harness.claim_schema import HEADLINE_METRIC, KIND_OF_TASK
 from harness.csvsafe import safe_cell
 from harness.errors import HarnessError, cli_main
-from harness.io import atomic_write_text, read_json
+from harness.io import atomic_write_bytes, atomic_write_text, read_json
 
 HEAD = ("run_id", "date", "model", "checkpoint", "protocol", "split", "limit", "n")
 TAIL = ("claim_id", "metric", "reported", "measured", "delta", "ci95_lo", "ci95_hi", "rule", "tolerance",
@@ -113,18 +111,8 @@ def render_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def _write_bytes_if_changed(path: Path, data: bytes) -> None:
-    if path.is_file() and path.read_bytes() == data:
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if not (path.is_file() and path.read_bytes() == data):
+        atomic_write_bytes(path, data)
 
 
 def _write_text_if_changed(path: Path, text: str) -> None:

@@ -6,9 +6,12 @@ scale) under `metrics` and the raw scorer output under `raw`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from tasks.base import Sample, Task
+from harness.errors import HarnessError
+from harness.io import read_json
+from tasks.base import Sample, Task, require_keys
 
 
 def scaled(raw: dict[str, Any], suffix: str = "") -> tuple[dict[str, float], dict[str, list[float]]]:
@@ -21,6 +24,25 @@ def scaled(raw: dict[str, Any], suffix: str = "") -> tuple[dict[str, float], dic
 class CaptionTask(Task):
     kind = "caption"
     references: dict[str, list[dict[str, Any]]]
+
+    def karpathy_entries(self, dataset: str, keys: tuple[str, ...]) -> tuple[Path, list[dict[str, Any]]]:
+        """Entries of the protocol's split from a Karpathy split file (COCO and Flickr30K share the format)."""
+        kpath = self.path("karpathy")
+        if not kpath.exists():
+            raise HarnessError(
+                f"{kpath}: Karpathy {dataset} split file not found; run `make data TASK={self.name}` or set DATA_ROOT "
+                f"(expected layout: <data_root>/{self.cfg.files.karpathy})"
+            )
+        doc = read_json(kpath)
+        require_keys(doc, ("images",), str(kpath))
+        entries = []
+        for i, img in enumerate(doc["images"]):
+            require_keys(img, keys, f"{kpath} images[{i}]")
+            if img["split"] == self.protocol.split:
+                entries.append(img)
+        if not entries:
+            raise HarnessError(f"{kpath}: no image has split {self.protocol.split!r}")
+        return kpath, entries
 
     def drop(self, sample_ids: set) -> None:
         self.references = {

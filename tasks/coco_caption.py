@@ -8,7 +8,6 @@ Source: Karpathy's `dataset_coco.json` (`split == "test"`); image_id = `cocoid` 
 from __future__ import annotations
 
 from harness.errors import HarnessError
-from harness.io import read_json
 from tasks.base import Sample, file_sha256, inside, require_keys
 from tasks.captioning import CaptionTask
 
@@ -24,21 +23,7 @@ class CocoCaptionTask(CaptionTask):
                 f"coco_caption: task.source={self.cfg.source!r} is not implemented; use task.source=official "
                 "(lmms-lab/COCO-Caption is all of val2014, not the Karpathy test split)"
             )
-        kpath = self.path("karpathy")
-        if not kpath.exists():
-            raise HarnessError(
-                f"{kpath}: Karpathy COCO split file not found; set DATA_ROOT "
-                f"(expected layout: <data_root>/{self.cfg.files.karpathy})"
-            )
-        doc = read_json(kpath)
-        require_keys(doc, ("images",), str(kpath))
-        entries = []
-        for i, img in enumerate(doc["images"]):
-            require_keys(img, ENTRY_KEYS, f"{kpath} images[{i}]")
-            if img["split"] == self.protocol.split:
-                entries.append(img)
-        if not entries:
-            raise HarnessError(f"{kpath}: no image has split {self.protocol.split!r}")
+        kpath, entries = self.karpathy_entries("COCO", ENTRY_KEYS)
         n_total = len(entries)
         if self.protocol.limit is not None:
             entries = entries[: self.protocol.limit]
