@@ -134,3 +134,25 @@ def test_pickle_weights_are_refused_unless_allowed(capsys, tmp_path, data):
         f"results_dir={tmp_path}",
     )
     assert code == 2 and "pickle" in one_line_error(err) and "allow_pickle" in err
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_remote_code_only_on_explicit_opt_in(monkeypatch, opt_in):
+    """`trust_remote_code` reaches from_pretrained only when the model config sets it."""
+    from transformers import AutoProcessor, Blip2ForConditionalGeneration
+
+    from harness.config import compose
+    from harness.models.loader import load_model
+
+    seen: list[bool] = []
+    for cls in (AutoProcessor, Blip2ForConditionalGeneration):
+        original = cls.from_pretrained.__func__
+
+        def spy(klass, *args, _original=original, **kwargs):
+            seen.append(kwargs["trust_remote_code"])
+            return _original(klass, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
+    cfg = compose(["model=tiny-opt", f"model.trust_remote_code={str(opt_in).lower()}"])
+    load_model(cfg.model, cfg.protocol.image, cfg.protocol.precision, "cpu")
+    assert seen == [opt_in, opt_in]
