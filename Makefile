@@ -16,7 +16,7 @@ ARGS ?=
 DEMO_DATA := fixtures/data
 DEMO_RUNS := vqav2:tiny-opt vqav2:tiny-t5 flickr30k:tiny-opt flickr30k:tiny-t5
 
-.PHONY: venv reproduce demo test lint leaderboard bench fixtures claims
+.PHONY: venv reproduce demo test lint leaderboard bench bench-gpu fixtures claims
 
 venv: $(STAMP)
 
@@ -27,8 +27,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev,okvqa]"
 	touch $@
 
+# GPUS=N: data-parallel by image (torchrun); rank 0 writes the run folder; same predictions as one process.
+GPUS ?=
+RUNNER = $(if $(GPUS),$(VENV)/bin/torchrun --standalone --nproc_per_node=$(GPUS) -m harness.dist_run,$(PY) -m harness.run)
+
 reproduce: venv
-	$(PY) -m harness.run task=$(TASK) model=$(MODEL) protocol=$(PROTOCOL) task.data_root=$(DATA_ROOT) \
+	$(RUNNER) task=$(TASK) model=$(MODEL) protocol=$(PROTOCOL) task.data_root=$(DATA_ROOT) \
 		results_dir=$(RESULTS_DIR) $(if $(LIMIT),protocol.limit=$(LIMIT)) $(ARGS)
 
 demo: venv
@@ -52,8 +56,13 @@ claims: venv
 	$(PY) -m harness.claims --csv
 	$(PY) -m harness.claims --check-lock
 
+# CPU benchmarks (scoring speed; fast vs reference evaluator on tiny models); bench-gpu needs CUDA.
 bench: venv
-	$(PY) bench/score_bench.py
+	$(PY) -m bench.score_bench
+	$(PY) -m bench.evaluator_bench
+
+bench-gpu: venv
+	$(PY) -m bench.gpu_bench
 
 # Regenerate the committed demo data (tests check it equals a fresh regeneration).
 fixtures: venv

@@ -7,7 +7,8 @@ bench/README.md for what is and is not done, and why):
   worker threads (`harness.prefetch`), ahead of the accelerator;
 - ViT + Q-Former + projection run once per image (`encode_images`), and the query embeddings are scattered into each
   question's `<image>` positions exactly as HF does (`masked_scatter` in row order);
-- a window's questions are sorted by prompt length, so a batch pads only to its own longest prompt; outputs are
+- a window's questions (plus fewer than a batch carried over from the previous window) are sorted by prompt
+  length, so a batch pads only to its own longest prompt and windows do not end in small batches; outputs are
   returned (and reported to `on_batch`) by request index, so the order callers see is unchanged;
 - OPT: the query positions are prefilled once per image and the prompt once per question, not once per beam
   (`harness.prefill`); T5's encoder already runs once per question in HF;
