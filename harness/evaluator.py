@@ -42,6 +42,13 @@ def generation_config(loaded: LoadedModel, decoding: DictConfig) -> Any:
     ckpt = loaded.model.generation_config
     text_cfg = loaded.model.config.text_config
     eos = ckpt.eos_token_id if decoding.eos == "checkpoint" else int(decoding.eos)
+    if loaded.family == "opt" and decoding.eos == "checkpoint":
+        newline = loaded.processor.tokenizer.convert_tokens_to_ids("Ċ")  # byte-level BPE spelling of "\n"
+        if eos != newline:
+            raise HarnessError(
+                f"the checkpoint's EOS id {eos} is not the newline token {newline}: BLIP-2 OPT stops at '\\n' "
+                "(50118 in the real checkpoints), not </s>; set protocol.decoding.eos to the newline id"
+            )
     if decoding.length_normaliser != "hf5":
         raise HarnessError(
             f"decoding.length_normaliser={decoding.length_normaliser!r} is not implemented; only 'hf5' "

@@ -105,3 +105,17 @@ def test_nan_scores_fail_with_a_precision_hint(setup):
             generate_batch(loaded, images[:2], prompts[:2], cfg.protocol.decoding)
     finally:
         head.weight.data.copy_(saved)
+
+
+def test_opt_eos_must_be_the_newline(setup):
+    cfg, loaded, _, _ = setup
+    if loaded.family != "opt":
+        pytest.skip("OPT only")
+    gen = loaded.model.generation_config
+    saved = gen.eos_token_id
+    gen.eos_token_id = loaded.processor.tokenizer.eos_token_id
+    try:
+        with pytest.raises(HarnessError, match="not the newline token"):
+            generation_config(loaded, cfg.protocol.decoding)
+    finally:
+        gen.eos_token_id = saved
