@@ -82,7 +82,6 @@ def run(cfg: DictConfig) -> Path:
         print(f"skipped {len(skipped)} sample(s) with bad images (on_bad_image=skip): the run is a data-axis proxy")
     predictions = task.official_predictions([s for s, _ in kept], [o for _, o in kept])
     folder.write_predictions(predictions)
-    outputs.log.remove()
     record["status"] = "scoring"
     folder.write_provenance(record)
 
@@ -100,6 +99,7 @@ def run(cfg: DictConfig) -> Path:
     }
     record["throughput_samples_per_s"] = round(len(samples) / max(t_gen - t_model, 1e-9), 3)
     folder.write_provenance(record)
+    outputs.log.remove()  # only now: a scoring failure is resumed without generating again
     _judge_and_publish(cfg, folder.path)
     _summary(cfg, folder.path, metrics)
     return folder.path

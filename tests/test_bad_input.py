@@ -156,3 +156,23 @@ def test_remote_code_only_on_explicit_opt_in(monkeypatch, opt_in):
     cfg = compose(["model=tiny-opt", f"model.trust_remote_code={str(opt_in).lower()}"])
     load_model(cfg.model, cfg.protocol.image, cfg.protocol.precision, "cpu")
     assert seen == [opt_in, opt_in]
+
+
+def test_scoring_failure_keeps_generated_work(capsys, data, tmp_path, monkeypatch):
+    """A scorer failure (say, Java missing) after generation: the rerun scores without generating again."""
+    from harness.errors import HarnessError
+    from tasks.vqav2 import VQAv2Task
+
+    def broken(self, predictions):
+        raise HarnessError("java not found (simulated)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VQAv2Task, "score", broken)
+        code, _, err = run(capsys, *vqa_args(data, tmp_path / "r"))
+    assert code == 2 and "simulated" in one_line_error(err)
+    (run_dir,) = (tmp_path / "r/runs/vqav2/tiny-opt").iterdir()
+    assert (run_dir / "predictions.json").exists()
+    code, out, _ = run(capsys, *vqa_args(data, tmp_path / "r"))
+    assert code == 0 and "resuming: 36 of 36 samples already generated" in out
+    assert [p.name for p in (tmp_path / "r/runs/vqav2/tiny-opt").iterdir()] == [run_dir.name]
+    assert (run_dir / "metrics.json").exists()
