@@ -28,8 +28,15 @@ PROMPT_TOKENS = (9, 16)  # "Question: {q} Answer:" with BOS: ~12 tokens (perform
 class IdTokenizer:
     """Parses "id id id" prompts; truncates like a tokenizer with `truncation=True, max_length=`."""
 
-    def __init__(self, pad_token_id: int) -> None:
+    def __init__(self, pad_token_id: int, newline_id: int | None = None) -> None:
         self.pad_token_id = pad_token_id
+        self.newline_id = newline_id
+
+    def convert_tokens_to_ids(self, token: str) -> int:
+        """Only the OPT EOS check asks (for "\u010a" = "\n"); ids are the model's own, so the newline is its EOS."""
+        if token != "\u010a" or self.newline_id is None:
+            raise KeyError(f"the synthetic id tokenizer has no token {token!r}")
+        return self.newline_id
 
     def __call__(self, texts: list[str], truncation: bool = False, max_length: int | None = None, **_: Any) -> dict:
         rows = [[int(t) for t in text.split()] for text in texts]
@@ -77,6 +84,7 @@ def synthetic_loaded(model: Any, family: str, dtypes: dict[str, str], device: to
     text = model.config.text_config
     size = int(model.config.vision_config.image_size)
     processor = SyntheticProcessor(int(text.pad_token_id), PixelPool(pool, size))
+    processor.tokenizer.newline_id = model.generation_config.eos_token_id
     loaded = LoadedModel(model, processor, family, device, dtypes)
     processor.bind(loaded)
     return loaded
