@@ -57,12 +57,17 @@ class CaptionTask(Task):
         from harness.scoring.caption import score_captions
 
         raw = score_captions(self.references, predictions)
-        metrics, ci95 = scaled(raw)
+        return self.metrics_doc(predictions, raw, *scaled(raw))
+
+    def metrics_doc(
+        self, predictions: list[dict[str, Any]], raw: dict[str, Any], metrics: dict, ci95: dict, **extra_raw: Any
+    ) -> dict[str, Any]:
+        """`metrics.json` content; pycocoevalcap's per-image scores stay out (they are only for CIs/subsets)."""
         return {
             "task": self.name,
             "scorer": self.protocol.scorer,
             "n": len(predictions),
             "metrics": metrics,
             "ci95": ci95,
-            "raw": {k: v for k, v in raw.items() if k != "per_image"},
+            "raw": {**{k: v for k, v in raw.items() if k != "per_image"}, **extra_raw},
         }

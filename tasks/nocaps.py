@@ -89,12 +89,6 @@ class NoCapsTask(CaptionTask):
             m, c = scaled(result, f"[{domain}]")
             metrics.update(m)
             ci95.update(c)
-        return {
-            "task": self.name,
-            "scorer": self.protocol.scorer,
-            "n": len(predictions),
-            "metrics": metrics,
-            "ci95": ci95,
-            "n_per_domain": {d: len(ids) for d, ids in subsets.items()},
-            "raw": {**{k: v for k, v in raw.items() if k != "per_image"}, "per_domain": per_domain},
-        }
+        doc = self.metrics_doc(predictions, raw, metrics, ci95, per_domain=per_domain)
+        doc["n_per_domain"] = {d: len(ids) for d, ids in subsets.items()}
+        return doc

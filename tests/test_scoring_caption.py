@@ -124,7 +124,7 @@ def test_matches_pycocoevalcap_scorers_called_the_coco_way(no_meteor):
 
 def test_bleu_path_and_stats_equal_pycocoevalcap_bleu():
     gts, res = tokenized_corpus()
-    scores, per_image, stats = caption_mod._bleu(gts, res)
+    scores, per_image, stats = caption_mod.bleu_scores(gts, res)
     ref_scores, ref_per_image = Bleu(4).compute_score(gts, res, verbose=0)
     assert scores == ref_scores and per_image == ref_per_image
     assert bleu_from_stats(stats.sum(axis=0)) == scores[3]
@@ -132,7 +132,7 @@ def test_bleu_path_and_stats_equal_pycocoevalcap_bleu():
 
 def test_sacrebleu_exact_equivalence_with_coco_bleu4():
     gts, res = tokenized_corpus()
-    bleu4 = caption_mod._bleu(gts, res)[0][3]
+    bleu4 = caption_mod.bleu_scores(gts, res)[0][3]
     assert sacrebleu_on_ptb_tokens(gts, res) == pytest.approx(100 * bleu4, abs=1e-9)
 
 
@@ -253,7 +253,7 @@ def test_spice_only_when_jars_present(monkeypatch, capsys):
 # ----------------------------------------------------------------------------------------------------
 def test_caption_cis_deterministic_and_contain_point_estimates():
     gts, res = tokenized_corpus(150)
-    scores, _, stats = caption_mod._bleu(gts, res)
+    scores, _, stats = caption_mod.bleu_scores(gts, res)
     rouge, rouge_per = Rouge().compute_score(gts, res)
     cider, cider_per = Cider().compute_score(gts, res)
     per_image = {"ROUGE_L": rouge_per, "CIDEr": cider_per}

@@ -94,7 +94,7 @@ def _quiet_stderr() -> Iterator[Any]:
             os.close(saved)
 
 
-def _tokenize(captions: Mapping[Any, list[str]], what: str) -> dict[Any, list[str]]:
+def tokenize_captions(captions: Mapping[Any, list[str]], what: str) -> dict[Any, list[str]]:
     """PTB-tokenize `{img: [caption, ...]}`, with a sentinel caption last: if any caption was split into two
     lines (or lines were lost), the sentinel no longer comes back as itself and we fail instead of scoring
     shifted captions."""
@@ -118,7 +118,7 @@ def _tokenize(captions: Mapping[Any, list[str]], what: str) -> dict[Any, list[st
     return out
 
 
-def _bleu(gts: dict, res: dict) -> tuple[list[float], list[list[float]], np.ndarray]:
+def bleu_scores(gts: dict, res: dict) -> tuple[list[float], list[list[float]], np.ndarray]:
     """pycocoevalcap BLEU exactly as `Bleu(4).compute_score` runs it, keeping per-image counts for the CI."""
     scorer = BleuScorer(n=4)
     for img in gts:
@@ -208,10 +208,10 @@ def score_captions(
     with Background() as worker:
         meteor_job = _start_meteor()
         try:
-            gts = _tokenize(dict(zip(refs, raw_refs, strict=True)), "references")
-            res = _tokenize({img: [hyp] for img, hyp in zip(refs, raw_hyps, strict=True)}, "predictions")
+            gts = tokenize_captions(dict(zip(refs, raw_refs, strict=True)), "references")
+            res = tokenize_captions({img: [hyp] for img, hyp in zip(refs, raw_hyps, strict=True)}, "predictions")
             cider_job = worker.submit(_cider, gts, res)
-            bleu, bleu_per, bleu_stats = _bleu(gts, res)
+            bleu, bleu_per, bleu_stats = bleu_scores(gts, res)
             rouge, rouge_per = Rouge().compute_score(gts, res)
             sacre = sacrebleu_crosscheck(raw_hyps, raw_refs)
             meteor, meteor_per = _meteor(meteor_job, gts, res)

@@ -18,7 +18,7 @@ from pycocoevalcap.rouge.rouge import Rouge
 
 from harness.errors import HarnessError
 from harness.scoring.bootstrap import caption_cis
-from harness.scoring.caption import BLEU_KEYS, _bleu, _tokenize, sanitize_caption
+from harness.scoring.caption import BLEU_KEYS, bleu_scores, sanitize_caption, tokenize_captions
 from harness.scoring.caption_refs import read_predictions, read_references
 
 
@@ -41,12 +41,12 @@ def score_caption_subsets(
         unknown = [i for i in ids if i not in refs]
         if unknown or not ids:
             raise HarnessError(f"caption subset {name!r}: empty or has image ids not in the references ({unknown[:5]})")
-    gts = _tokenize({img: [sanitize_caption(c) for c in caps] for img, caps in refs.items()}, "references")
-    res = _tokenize({img: [sanitize_caption(hyps[img])] for img in refs}, "predictions")
+    gts = tokenize_captions({img: [sanitize_caption(c) for c in caps] for img, caps in refs.items()}, "references")
+    res = tokenize_captions({img: [sanitize_caption(hyps[img])] for img in refs}, "predictions")
     out: dict[str, dict[str, Any]] = {}
     for name, ids in subsets.items():
         g, r = {i: gts[i] for i in ids}, {i: res[i] for i in ids}
-        bleu, _, stats = _bleu(g, r)
+        bleu, _, stats = bleu_scores(g, r)
         rouge, rouge_per = Rouge().compute_score(g, r)
         cider, cider_per = Cider().compute_score(g, r)
         metrics: dict[str, Any] = dict(zip(BLEU_KEYS, map(float, bleu), strict=True))
