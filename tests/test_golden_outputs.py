@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-from functools import partial
 from pathlib import Path
 
 import pytest
 
 from harness.config import available, compose
 from harness.errors import cli_main
-from harness.evaluator import Request, run_generation
+from harness.evaluator import run_generation
 from harness.fixtures import main as fixtures_main
+from harness.generation import requests_for
 from harness.models.loader import load_model
 from harness.text import lemmatizer_available
 from tasks import get_task
-from tasks.base import open_image
 
 GOLDEN = Path(__file__).parent / "golden"
 CASES = [
@@ -37,7 +36,7 @@ def predict(task_name: str, model: str, protocol: str, data_root: Path) -> list[
     task = get_task(cfg.task, cfg.protocol)
     samples = task.load()
     loaded = load_model(cfg.model, cfg.protocol.image, cfg.protocol.precision, "cpu")
-    requests = [Request(partial(open_image, s), task.prompt(s)) for s in samples]
+    requests = requests_for(task, samples, range(len(samples)))
     outputs = run_generation(
         loaded, requests, cfg.protocol.decoding, 8, cfg.protocol.prompt.max_prompt_tokens, progress=False
     )
