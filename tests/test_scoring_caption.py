@@ -266,6 +266,21 @@ def test_caption_cis_deterministic_and_contain_point_estimates():
     assert list(same) == pytest.approx(cis["CIDEr"], abs=1e-12)  # same draws for every metric
 
 
+def test_caption_ci_of_a_corpus_aggregate_is_centred_on_the_reported_score():
+    """METEOR's corpus score is not the mean of its sentence scores: the CI must still bracket the reported
+    value, with the relative spread of the sentence-score mean."""
+    gts, res = tokenized_corpus(150)
+    _, _, stats = caption_mod.bleu_scores(gts, res)
+    sentence = np.random.default_rng(0).uniform(0.2, 0.6, size=150)  # mean ~0.4
+    corpus_score = 0.25
+    plain = caption_cis(stats, {"METEOR": sentence}, n_resamples=300, seed=5)["METEOR"]
+    scaled = caption_cis(stats, {"METEOR": sentence}, n_resamples=300, seed=5,
+                         corpus_scores={"METEOR": corpus_score})["METEOR"]  # fmt: skip
+    assert not plain[0] <= corpus_score <= plain[1]
+    assert scaled[0] <= corpus_score <= scaled[1]
+    assert scaled == pytest.approx([v * corpus_score / sentence.mean() for v in plain], rel=1e-12)
+
+
 # ----------------------------------------------------------------------------------------------------
 # CLI
 # ----------------------------------------------------------------------------------------------------

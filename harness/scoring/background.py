@@ -1,9 +1,9 @@
-"""One forked worker process for a CPU-heavy pure-Python scorer, so two cores are both busy.
+"""One forked worker process for CPU-heavy pure-Python scorers, so two cores are both busy.
 
-Caption scoring on a Flickr30K-sized set is dominated by pycocoevalcap's CIDEr (pure Python, single-threaded);
-it runs in the worker while the main process does BLEU, ROUGE-L, METEOR and sacrebleu. The worker is forked on entry,
-before any Java process is started, so it holds none of their pipes. Where a process pool cannot be created
-(no fork, no semaphores) the work simply runs inline: same results, only slower.
+Caption scoring waits most of its time on METEOR's JVM; the pure-Python scorers (sacrebleu, CIDEr, BLEU) run
+in the worker meanwhile, in the order submitted. The worker is forked on entry, before any Java process is
+started, so it holds none of their pipes. Where a process pool cannot be created (no fork, no semaphores) the
+work simply runs inline: same results, only slower.
 """
 
 from __future__ import annotations

@@ -9,8 +9,10 @@ Corpus caption metrics are recomputed per resample from per-image statistics:
 - ROUGE-L: exact; the corpus score is the mean of per-image scores.
 - CIDEr(-D): approximation. Mean of per-image scores with the idf of the full evaluated set held fixed; a
   real resample would change the document frequencies (and N) the idf is computed from.
-- METEOR: approximation. Mean of per-image METEOR scores; the reported METEOR aggregates statistics over
-  the corpus (fragmentation penalty etc.), which a mean of sentence scores does not reproduce exactly.
+- METEOR: approximation. The reported METEOR aggregates statistics over the corpus (fragmentation penalty
+  etc.), so it is not the mean of sentence scores (on random captions 0.25 vs 0.38). The resampled means of
+  the sentence scores are rescaled by corpus score / full-set mean (a ratio estimator): the CI keeps the
+  relative spread of the sentence-score mean and is centred on the reported value, not on a different number.
 """
 
 from __future__ import annotations
@@ -112,13 +114,16 @@ def caption_cis(
     n_resamples: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    corpus_scores: Mapping[str, float] | None = None,
 ) -> dict[str, list[float]]:
     """`{"Bleu_4": [lo, hi], <metric>: [lo, hi], ...}` over the same image resamples.
 
     `bleu_stats`: one row per image (`BLEU_COLUMNS`); `per_image`: metric -> per-image scores, same image
-    order (their mean is the corpus score: exactly for ROUGE-L, approximately for CIDEr and METEOR). Draws the
-    same index resamples as `bootstrap_cis` with the same seed, but sums every column at once from the pick
-    counts (one matrix-vector product per resample instead of a gather per metric).
+    order (their mean is the corpus score: exactly for ROUGE-L, approximately for CIDEr). A metric named in
+    `corpus_scores` (METEOR) whose corpus score is not that mean gets its resampled means scaled by
+    corpus score / full-set mean. Draws the same index resamples as `bootstrap_cis` with the same seed, but
+    sums every column at once from the pick counts (one matrix-vector product per resample instead of a
+    gather per metric).
     """
     stats = np.asarray(bleu_stats, dtype=np.float64)
     n = stats.shape[0]
@@ -134,5 +139,9 @@ def caption_cis(
     cis = {"Bleu_4": list(_percentiles(np.array(bleu), alpha))}
     columns = np.array(means).reshape(n_resamples, len(names))
     for j, name in enumerate(names):
-        cis[name] = list(_percentiles(columns[:, j], alpha))
+        resampled = columns[:, j]
+        full_mean = float(np.mean(per_image[name]))
+        if corpus_scores and name in corpus_scores and full_mean != 0:
+            resampled = resampled * (corpus_scores[name] / full_mean)
+        cis[name] = list(_percentiles(resampled, alpha))
     return cis

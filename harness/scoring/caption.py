@@ -7,9 +7,11 @@ builds `Spice()` and so downloads ~385 MB. Guards:
   sentinel caption checks that no caption shifted against its references anyway;
 - every reference image needs exactly one prediction (CIDEr's idf depends on the image set);
 - Java must be on PATH.
-Speed on 2 cores: METEOR's JVM starts first (it spends ~10 s CPU loading paraphrases) and CIDEr, the slowest
-pure-Python scorer, runs in a forked worker while BLEU, ROUGE-L and sacrebleu run here. Results are identical
-to running everything in sequence. Scores stay on pycocoevalcap's 0-1 scale.
+Speed on 2 cores (bench/SCORING.md): METEOR's JVM is the long pole, so it starts first (loading its
+paraphrase table overlaps the tokenizer) and is fed as soon as the tokens exist; while this process waits on
+it, a forked worker runs sacrebleu (raw captions, from the start), CIDEr and BLEU; ROUGE-L runs here once
+METEOR is done. Each scorer is pycocoevalcap's own, on the same inputs: the results are those of a sequential
+run. Scores stay on pycocoevalcap's 0-1 scale.
 """
 
 from __future__ import annotations
@@ -208,16 +210,18 @@ def score_captions(
     with Background() as worker:
         meteor_job = _start_meteor()
         try:
+            sacre_job = worker.submit(sacrebleu_crosscheck, raw_hyps, raw_refs)
             gts = tokenize_captions(dict(zip(refs, raw_refs, strict=True)), "references")
             res = tokenize_captions({img: [hyp] for img, hyp in zip(refs, raw_hyps, strict=True)}, "predictions")
             cider_job = worker.submit(_cider, gts, res)
-            bleu, bleu_per, bleu_stats = bleu_scores(gts, res)
-            rouge, rouge_per = Rouge().compute_score(gts, res)
-            sacre = sacrebleu_crosscheck(raw_hyps, raw_refs)
+            bleu_job = worker.submit(bleu_scores, gts, res)
             meteor, meteor_per = _meteor(meteor_job, gts, res)
         finally:
             _stop_meteor(meteor_job)
+        rouge, rouge_per = Rouge().compute_score(gts, res)
+        sacre = sacre_job.result()
         cider, cider_per = cider_job.result()
+        bleu, bleu_per, bleu_stats = bleu_job.result()
     metrics: dict[str, float] = dict(zip(BLEU_KEYS, map(float, bleu), strict=True))
     metrics.update(METEOR=float(meteor), ROUGE_L=float(rouge), CIDEr=float(cider))
     columns = {**dict(zip(BLEU_KEYS, bleu_per, strict=True)), "METEOR": meteor_per,
@@ -231,7 +235,8 @@ def score_captions(
     result: dict[str, Any] = {**metrics, "n_images": len(gts), "per_image": per_image, "sacrebleu": sacre}
     if n_resamples > 0:
         per_image_arrays = {m: np.asarray(columns[m], dtype=np.float64) for m in CI_METRICS}
-        result["ci95"] = caption_cis(bleu_stats, per_image_arrays, n_resamples=n_resamples, seed=seed)
+        result["ci95"] = caption_cis(bleu_stats, per_image_arrays, n_resamples=n_resamples, seed=seed,
+                                     corpus_scores={"METEOR": metrics["METEOR"]})  # fmt: skip
     result["tools"] = {
         "pycocoevalcap": metadata.version("pycocoevalcap"),
         "sacrebleu": metadata.version("sacrebleu"),
