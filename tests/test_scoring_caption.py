@@ -248,6 +248,28 @@ def test_spice_only_when_jars_present(monkeypatch, capsys):
     assert caption_mod._use_spice(None) is True
 
 
+class _FakeSpice:
+    """Stands in for pycocoevalcap's Spice (its CoreNLP jars are absent here) with its return shape: per-image
+    results in sorted-image-id order, not in the order of `gts`."""
+
+    def compute_score(self, gts, res):
+        ordered = sorted(gts)
+        per = [{"All": {"f": 0.01 * int(img[3:])}} for img in ordered]
+        return float(np.mean([p["All"]["f"] for p in per])), per
+
+
+@needs_java
+def test_spice_scores_are_mapped_back_to_their_images(monkeypatch, no_meteor):
+    import pycocoevalcap.spice.spice as spice_module
+
+    monkeypatch.setattr(caption_mod, "spice_available", lambda: True)
+    monkeypatch.setattr(spice_module, "Spice", _FakeSpice)
+    references, predictions = corpus(12, str_ids=True)  # img0, img1, ..., img11: sorted order differs
+    result = score_captions(references, predictions, spice=None, n_resamples=0)
+    assert result["SPICE"] == pytest.approx(np.mean([0.01 * i for i in range(12)]))
+    assert result["per_image"]["SPICE"] == {f"img{i}": pytest.approx(0.01 * i) for i in range(12)}
+
+
 # ----------------------------------------------------------------------------------------------------
 # Bootstrap (caption side)
 # ----------------------------------------------------------------------------------------------------
