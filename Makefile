@@ -82,6 +82,19 @@ reproduce-table: venv
 		--results-dir $(RESULTS_DIR) $(if $(MODELS),--models $(MODELS)) $(if $(LIMIT),--limit $(LIMIT)) \
 		$(if $(FRESH),--fresh) $(ARGS)
 
+# A model x task (x protocol) grid as one Hydra multirun (harness/sweep.py, conf/sweep.yaml): each job is one
+# `make reproduce`. LAUNCHER=local (joblib; JOBS=<number of GPUs>, a GPU leased per job) | slurm (submitit) | basic.
+MODELS ?= blip2-opt-2.7b,blip2-flan-t5-xl
+TASKS ?= vqav2
+LAUNCHER ?= basic
+JOBS ?= 1
+.PHONY: sweep
+sweep: venv
+	$(PY) -m harness.sweep -m model=$(MODELS) task=$(TASKS) variant=$(PROTOCOL) task.data_root=$(DATA_ROOT) \
+		results_dir=$(RESULTS_DIR) $(if $(LIMIT),+protocol.limit=$(LIMIT)) \
+		$(if $(filter local,$(LAUNCHER)),hydra/launcher=local hydra.launcher.n_jobs=$(JOBS)) \
+		$(if $(filter slurm,$(LAUNCHER)),hydra/launcher=slurm) $(ARGS)
+
 # VQAv2 test-dev: after uploading RUN/submission.json to EvalAI, attach its result file and re-judge the run.
 attach-scores: venv
 	$(PY) -m harness.attach_scores $(RUN) --evalai $(EVALAI)
