@@ -29,6 +29,7 @@ from omegaconf import DictConfig
 from harness.batch_plan import group_by_image, length_sorted, windows
 from harness.errors import HarnessError
 from harness.evaluator import FiniteScores, Request, generation_config, progress_bar
+from harness.length_norm import beam_length_normaliser, text_lengths
 from harness.models.loader import DTYPES, LoadedModel
 from harness.oom import HalvingBatcher
 from harness.prefetch import ImagePrefetcher
@@ -64,8 +65,10 @@ def generate_rows(
     image_rows: torch.Tensor,
     gen_config: Any,
     share_prefix: bool = True,
+    normaliser: str = "hf5",
 ) -> list[str]:
-    """Answers for prompt token rows (unpadded text ids); row b shows image `features[image_rows[b]]`."""
+    """Answers for prompt token rows (unpadded text ids); row b shows image `features[image_rows[b]]`;
+    `normaliser` is the protocol's beam length normaliser (`harness.length_norm`)."""
     from transformers import LogitsProcessorList
 
     input_ids, mask = (t.to(loaded.device) for t in pad_rows(loaded, rows))
@@ -80,7 +83,9 @@ def generate_rows(
                 lm, embeds, mask, image_rows, loaded.num_query_tokens, int(gen_config.num_beams)
             )
     finite = FiniteScores()
-    out = lm.generate(**inputs, generation_config=gen_config, logits_processor=LogitsProcessorList([finite]))
+    prompt_lengths = text_lengths(input_ids, mask, loaded.image_token_index)
+    with beam_length_normaliser(lm, normaliser, prompt_lengths, gen_config.eos_token_id):
+        out = lm.generate(**inputs, generation_config=gen_config, logits_processor=LogitsProcessorList([finite]))
     finite.check(loaded.dtypes)
     if not lm.config.is_encoder_decoder:
         out = out[:, input_ids.shape[1] :]
@@ -109,7 +114,7 @@ def run_fast_generation(
     outputs: list[str | None] = [None] * len(requests)
     done, start = 0, time.perf_counter()
     pin = loaded.device.type == "cuda"
-    pool = _QuestionPool(loaded, requests, gen_config, max_prompt_tokens, share_prefix)
+    pool = _QuestionPool(loaded, requests, gen_config, max_prompt_tokens, share_prefix, decoding.length_normaliser)
     with (
         ImagePrefetcher(loaded.processor.image_processor, loaders, num_workers, pin_memory=pin) as images,
         progress_bar(len(requests), progress) as bar,
@@ -154,9 +159,10 @@ class _QuestionPool:
         gen_config: Any,
         max_prompt_tokens: int | None,
         share_prefix: bool,
+        normaliser: str,
     ) -> None:
         self.loaded, self.requests, self.gen_config = loaded, requests, gen_config
-        self.max_prompt_tokens, self.share_prefix = max_prompt_tokens, share_prefix
+        self.max_prompt_tokens, self.share_prefix, self.normaliser = max_prompt_tokens, share_prefix, normaliser
         self.features = torch.empty(0)
         self.row: dict[int, int] = {}
         self.tokens: dict[int, list[int]] = {}
@@ -188,7 +194,9 @@ class _QuestionPool:
     def __call__(self, batch: list[int]) -> list[str]:
         rows = torch.tensor([self.row[i] for i in batch])
         tokens = [self.tokens[i] for i in batch]
-        return generate_rows(self.loaded, tokens, self.features, rows, self.gen_config, self.share_prefix)
+        return generate_rows(
+            self.loaded, tokens, self.features, rows, self.gen_config, self.share_prefix, self.normaliser
+        )
 
 
 def _encode_window(loaded: LoadedModel, pixels: torch.Tensor, batcher: HalvingBatcher) -> torch.Tensor:

@@ -104,6 +104,7 @@ def render(protocol: str, models: dict[str, Any], scratch: Path) -> dict[str, An
         out["batch"] = {"input_ids": batch["input_ids"].tolist(), "attention_mask": batch["attention_mask"].tolist()}
     settings = generation_config(loaded, cfg.protocol.decoding).to_dict()
     out["decoding"] = {k: settings.get(k) for k in DECODING_FIELDS}
+    out["decoding"]["length_normaliser"] = cfg.protocol.decoding.length_normaliser  # applied around generate()
     return out
 
 
