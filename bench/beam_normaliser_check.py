@@ -79,7 +79,7 @@ def run_new(folder: Path, normaliser: str, batched: bool) -> list[dict]:
     from transformers import GenerationConfig
 
     sys.path.insert(0, str(ROOT))
-    from harness.length_norm import beam_length_normaliser
+    from harness.eval.length_norm import beam_length_normaliser
 
     lm, results, all_cases = _model(folder), [], cases()
     for start in range(0, len(all_cases), GROUP if batched else 1):
@@ -99,7 +99,7 @@ def compare(folder: Path) -> None:
 
     old = json.loads((folder / "old.json").read_text())
     report: dict = {"date": dt.date.today().isoformat(), "reference": "transformers 4.26.1 beam search",
-                    "candidate": f"transformers {transformers.__version__} + harness.length_norm",
+                    "candidate": f"transformers {transformers.__version__} + harness.eval.length_norm",
                     "cases": len(old), "runs": {}}  # fmt: skip
     for name, normaliser, batched in (("hf5", "hf5", False), ("prompt_inclusive", "prompt_inclusive", False),
                                       ("prompt_inclusive, batches of 4", "prompt_inclusive", True)):  # fmt: skip

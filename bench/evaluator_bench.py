@@ -32,14 +32,14 @@ import torch
 from PIL import Image
 
 from harness import provenance
-from harness.batch_plan import padded_tokens
 from harness.config import compose
-from harness.evaluator import run_generation
-from harness.fast_evaluator import run_fast_generation
-from harness.generation import requests_for
+from harness.eval.batch_plan import padded_tokens
+from harness.eval.evaluator import run_generation
+from harness.eval.fast_evaluator import run_fast_generation
+from harness.eval.generation import requests_for
+from harness.eval.prefetch import ImagePrefetcher, preprocess
+from harness.eval.prompt_tokens import tokenize_prompts
 from harness.models.loader import load_model
-from harness.prefetch import ImagePrefetcher, preprocess
-from harness.prompt_tokens import tokenize_prompts
 from tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]

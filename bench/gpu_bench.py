@@ -33,8 +33,8 @@ from bench.synthetic import VQAV2_VAL_QUESTIONS, synthetic_loaded, workload
 from harness import provenance
 from harness.config import compose
 from harness.errors import HarnessError, cli_main
-from harness.evaluator import run_generation
-from harness.fast_evaluator import run_fast_generation
+from harness.eval.evaluator import run_generation
+from harness.eval.fast_evaluator import run_fast_generation
 from harness.models.loader import _cast_components, resolve_dtypes
 from harness.models.real_size import REAL_SIZE, build, random_init_
 
@@ -91,7 +91,7 @@ def bench_loaded(loaded: Any, decoding: Any, args: argparse.Namespace, vocab: in
         "batch_size": args.batch_size,
         "projected_full_val_s": round(VQAV2_VAL_QUESTIONS / fast_qps, 1),
         "baseline": {
-            "what": "harness.evaluator.run_generation: HF Blip2ForConditionalGeneration.generate per batch",
+            "what": "harness.eval.evaluator.run_generation: HF Blip2ForConditionalGeneration.generate per batch",
             "questions_per_s": round(base_qps, 2),
             "wall_s": round(base_s, 3),
             "n_questions": len(base),

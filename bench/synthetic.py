@@ -3,7 +3,7 @@
 Real-size random-weight models have no downloaded tokenizer, so a prompt here is its token ids written as text
 ("2 8410 77 ..."), and an image is an index into a pool of random pixel tensors. `SyntheticProcessor` answers the
 calls both evaluator paths make (`processor(images=, text=)`, `.tokenizer(...)`, `.image_processor(...)`,
-`.batch_decode`) with the same layout `Blip2Processor` produces (`harness.prompt_tokens.pad_rows`), so the
+`.batch_decode`) with the same layout `Blip2Processor` produces (`harness.eval.prompt_tokens.pad_rows`), so the
 reference loop (`run_generation`) and the fast loop (`run_fast_generation`) run unchanged. JPEG decoding is left
 out on purpose: bench/evaluator_bench.py measures it on the CPU, separately.
 """
@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from harness.evaluator import Request
+from harness.eval.evaluator import Request
+from harness.eval.prompt_tokens import pad_rows
 from harness.models.loader import LoadedModel
-from harness.prompt_tokens import pad_rows
 
 # VQAv2 val: 214,354 questions over 40,504 images = 5.29 per image; this cycle averages 37/7 = 5.29.
 QUESTIONS_PER_IMAGE = (5, 5, 6, 5, 5, 6, 5)

@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 
 from harness import config
-from harness.claim_schema import HEADLINE_METRIC, SOURCE_KINDS, STRENGTHS, Claim, validate_claim
-from harness.csvsafe import safe_cell
 from harness.errors import HarnessError, cli_main
+from harness.report.csvsafe import safe_cell
+from harness.verdict.claim_schema import HEADLINE_METRIC, SOURCE_KINDS, STRENGTHS, Claim, validate_claim
 
 CLAIMS_DIR = Path(os.environ.get("HARNESS_CLAIMS_DIR", Path(__file__).resolve().parent / "claims_data"))
 CSV_COLUMNS = ("claim_id", "paper", "source_kind", "table", "row", "column", "page", "cell", "checkpoint",
@@ -160,7 +160,7 @@ def matrix(claims: Iterable[Claim]) -> dict[str, list[dict[str, str]]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness import claim_lock
+    from harness.verdict import claim_lock
 
     parser = argparse.ArgumentParser(prog="python -m harness.claims", description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)

@@ -1,7 +1,7 @@
 """`torchrun --nproc_per_node=N -m harness.dist_run [hydra overrides]`: one reproduction on N GPUs (or CPU processes).
 
 Rank 0 runs `harness.run` unchanged (it alone writes the run folder, scores and judges); inside its generation step
-it hands every other rank the pending samples and merges their outputs (`harness.generation.generate_shard`). The
+it hands every other rank the pending samples and merges their outputs (`harness.eval.generation.generate_shard`). The
 other ranks only load the data and the model and generate their shard. The process group is gloo: it carries only
 sample indices and answer strings, and it works on CPU, which is how the tests run it (2 processes).
 """
@@ -32,7 +32,7 @@ def _device_override(argv: list[str]) -> list[str]:
 
 def worker(cfg: DictConfig) -> None:
     """A rank other than 0: same data, same model, its own shard."""
-    from harness.generation import generate_shard
+    from harness.eval.generation import generate_shard
     from harness.models.loader import load_model
     from tasks import get_task
 

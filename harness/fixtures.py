@@ -1,7 +1,7 @@
 """Synthetic VQAv2 and Flickr30K data in the official file formats, so loaders and scorers run offline.
 
 `python -m harness.fixtures {vqav2,flickr30k} --out DIR` writes a data root laid out like the real one
-(datasets.md §5); okvqa, gqa, coco_caption, nocaps and vqav2_testdev come from harness/fixture_tasks.py.
+(datasets.md §5); okvqa, gqa, coco_caption, nocaps and vqav2_testdev come from harness/data/fixture_tasks.py.
 Same arguments, same bytes: all randomness comes from `--seed`, JSON keys keep a fixed order and nothing
 records a time. Each image is its own tiny JPEG (coloured shapes drawn from a per-id
 seed, fixed quality); at well under a millisecond each, all 40,504 val2014 ids take seconds, so no shared
@@ -333,7 +333,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--seed", type=int, default=0, metavar="S", help="seed for ids, text and pixels (default 0)"
         )
-    from harness.fixture_tasks import add_parsers  # imported here: fixture_tasks builds on this module
+    from harness.data.fixture_tasks import add_parsers  # imported here: fixture_tasks builds on this module
 
     add_parsers(sub)
     return parser
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         write_vqav2(args.out, n, m, args.seed)
         print(f"wrote vqav2: {n} questions over {m} images into {args.out}")
     elif args.dataset != "flickr30k":
-        from harness.fixture_tasks import run
+        from harness.data.fixture_tasks import run
 
         print(run(args))
     else:

@@ -18,12 +18,12 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from harness.claim_schema import Claim
 from harness.claims import candidates, get_claim, load_registry, not_runnable_because
 from harness.errors import HarnessError, cli_main
 from harness.io import read_json, write_json
-from harness.match import Match, match_protocol
-from harness.tolerance import confidence, full_split_status, subset_status, tolerance_for
+from harness.verdict.claim_schema import Claim
+from harness.verdict.match import Match, match_protocol
+from harness.verdict.tolerance import confidence, full_split_status, subset_status, tolerance_for
 
 NO_CLAIM_HINTS = {
     "flickr30k": "the BLIP-2 paper prints no Flickr30K caption number and none exists for BLIP-2 OPT; "

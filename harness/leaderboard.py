@@ -18,10 +18,10 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from harness.claim_schema import HEADLINE_METRIC, KIND_OF_TASK
-from harness.csvsafe import safe_cell
 from harness.errors import HarnessError, cli_main
 from harness.io import atomic_write_bytes, atomic_write_text, read_json
+from harness.report.csvsafe import safe_cell
+from harness.verdict.claim_schema import HEADLINE_METRIC, KIND_OF_TASK
 
 HEAD = ("run_id", "date", "model", "checkpoint", "protocol", "split", "limit", "n")
 TAIL = ("claim_id", "metric", "reported", "measured", "delta", "ci95_lo", "ci95_hi", "rule", "tolerance",
@@ -122,7 +122,7 @@ def _write_text_if_changed(path: Path, text: str) -> None:
 
 def rebuild(results_dir: Path, tasks: list[str] | None = None) -> list[Path]:
     """Rebuild the leaderboards of `tasks` (default: every task with a runs folder); returns the files."""
-    from harness.leaderboard_plot import render_png
+    from harness.report.leaderboard_plot import render_png
 
     results_dir = Path(results_dir)
     runs = results_dir / "runs"

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness import download, hf_snapshot, local_manifest, unpack
-from harness.datacheck import Report, check_hf, check_official, referenced_images, task_config
+from harness.data import download, hf_snapshot, local_manifest, unpack
+from harness.data.datacheck import Report, check_hf, check_official, referenced_images, task_config
+from harness.data.manifest import require_manifest
 from harness.errors import HarnessError, cli_main
-from harness.manifest import require_manifest
 
 DOWNLOADS = ".downloads"
 

@@ -4,8 +4,8 @@ A prompt template, a question transform, a tokenizer change or a padding-side sl
 and it hides inside code paths (processor, truncation, special tokens) that no config diff shows. So for each
 `conf/protocol/*.yaml` this renders, with that family's tiny model (same tokenizer layout as the real
 checkpoints), the text each sample becomes, the token ids the processor feeds the LM (image tokens included, as
-`harness.evaluator.encode_batch` builds them, alone and padded together), and the GenerationConfig fields
-`harness.evaluator.generation_config` passes to `generate`. The result is committed (tests/snapshots/prompts/) and
+`harness.eval.evaluator.encode_batch` builds them, alone and padded together), and the GenerationConfig fields
+`harness.eval.evaluator.generation_config` passes to `generate`. The result is committed (tests/snapshots/prompts/) and
 compared by a test.
 
 This file only uses APIs present since the first commit, so `harness.prompts diff` can copy it into an older
@@ -78,7 +78,7 @@ def render(protocol: str, models: dict[str, Any], scratch: Path) -> dict[str, An
     import yaml
 
     from harness.config import CONF_DIR
-    from harness.evaluator import encode_batch, generation_config
+    from harness.eval.evaluator import encode_batch, generation_config
     from harness.models.loader import load_model
     from tasks.base import open_image
 

@@ -17,9 +17,9 @@ from omegaconf import DictConfig
 
 from harness import provenance
 from harness.config import compose
-from harness.data_fingerprint import data_facts, protocol_data
+from harness.data.data_fingerprint import data_facts, protocol_data
 from harness.errors import HarnessError, cli_main
-from harness.generation import generate
+from harness.eval.generation import generate
 from harness.models.loader import load_model
 from harness.protocol import protocol_fingerprint, resolve_protocol
 from harness.resume import PartialPredictions, find_unfinished, resume_key

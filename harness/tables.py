@@ -21,10 +21,10 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from harness import config
-from harness.claim_schema import Claim
 from harness.claims import load_registry, model_config_for
 from harness.errors import HarnessError, cli_main
 from harness.io import read_json
+from harness.verdict.claim_schema import Claim
 
 COMPARED = ("model", "task", "protocol")  # config sections that decide whether a finished run can be reused
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             rec.error = None if rec.run_dir else "no finished run with this config (run without --render-only)"
     else:
         records = run_all(spec, models, overrides, args.fresh)
-    from harness.table_render import write_table
+    from harness.report.table_render import write_table
 
     csv_path, md_path, markdown = write_table(spec, records, Path(args.results_dir))
     print(markdown)

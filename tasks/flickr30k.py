@@ -56,7 +56,7 @@ class Flickr30kTask(CaptionTask):
 
     def _hf_images(self, names: set[str]) -> dict[str, bytes]:
         """The lmms-lab mirror holds all 31,783 images with no split column: keep the Karpathy test names."""
-        from harness.datasets_hf import load_rows
+        from harness.data.datasets_hf import load_rows
 
         rows, info = load_rows(self.cfg.hf.repo, self.cfg.hf.split, self.cfg.hf.revision, None)
         found = {}

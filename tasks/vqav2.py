@@ -96,7 +96,7 @@ class VQAv2Task(Task):
         return qdoc["questions"], annotations, samples
 
     def _load_hf(self) -> tuple[list[dict], list[dict], list[Sample]]:
-        from harness.datasets_hf import load_rows
+        from harness.data.datasets_hf import load_rows
 
         rows, info = load_rows(self.cfg.hf.repo, self.cfg.hf.split, self.cfg.hf.revision, self.protocol.limit)
         questions, annotations, samples = [], [], []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.manifest import manifest_path
+from harness.data.manifest import manifest_path
 
 FIXTURE_COUNTS = {
     "vqav2": {"val2014": {"questions": 36, "images": 12, "answers": 360, "answers_per_question": [10]},

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness.batch_plan import chunks, group_by_image, length_sorted, padded_tokens, windows
 from harness.errors import HarnessError
-from harness.oom import HalvingBatcher
-from harness.shard import merge, shard_by_image
+from harness.eval.batch_plan import chunks, group_by_image, length_sorted, padded_tokens, windows
+from harness.eval.oom import HalvingBatcher
+from harness.eval.shard import merge, shard_by_image
 
 KEYS = [7, 3, 7, None, 3, 9, None, 7, 9, 1]
 

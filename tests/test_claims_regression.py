@@ -18,12 +18,12 @@ import pytest
 import yaml
 from claim_runs import make_run, vqa_metrics
 
-from harness import claim_lock
 from harness.claims import load_file, registry_files
 from harness.errors import HarnessError
 from harness.io import read_json, write_json
 from harness.judge import judge_run
 from harness.protocol import protocol_fingerprint
+from harness.verdict import claim_lock
 
 REPO = Path(__file__).resolve().parents[1]
 RANK = {"reproduced": 3, "partial": 2, "not_reproduced": 1, "refused": 0, "no_claim": 0}

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from data_sources import FIXTURE_COUNTS, serve, write_fixture_manifests, zip_fixture_archives
 
-from harness import manifest
 from harness.config import available, compose
-from harness.data_fingerprint import data_facts
-from harness.download import download, sha256_of
+from harness.data import manifest
+from harness.data.data_fingerprint import data_facts
+from harness.data.download import download, sha256_of
+from harness.data.manifest import classify, load_manifest
 from harness.errors import HarnessError, cli_main
 from harness.io import read_json
-from harness.manifest import classify, load_manifest
 from harness.prepare import main as prepare
 from tasks import get_task
 
@@ -264,7 +264,7 @@ def test_hf_source_from_a_local_folder_is_copied_pinned_and_counted(mirror, fixt
     assert run["manifest_match"] == "full" and run["local_manifest"]["source"] == "hf"
 
 
-# -- what the judge makes of the label (harness/match.py reads data.manifest_match) ------------------------------
+# -- what the judge makes of the label (harness/verdict/match.py reads data.manifest_match) --------------------------
 
 @pytest.mark.parametrize("label,match,axes", [
     ("full", "exact", []),

@@ -8,7 +8,7 @@ from PIL import Image
 
 from harness.config import compose
 from harness.errors import HarnessError
-from harness.evaluator import Request, encode_batch, generate_batch, generation_config, run_generation
+from harness.eval.evaluator import Request, encode_batch, generate_batch, generation_config, run_generation
 from harness.models.loader import load_model
 from harness.text import render_prompt
 

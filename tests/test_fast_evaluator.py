@@ -10,15 +10,15 @@ import torch
 from omegaconf import OmegaConf
 from PIL import Image
 
-from harness import fast_evaluator
 from harness.config import compose
 from harness.errors import HarnessError
-from harness.evaluator import Request, encode_batch, run_generation
-from harness.fast_evaluator import run_fast_generation
-from harness.generation import requests_for
+from harness.eval import fast_evaluator
+from harness.eval.evaluator import Request, encode_batch, run_generation
+from harness.eval.fast_evaluator import run_fast_generation
+from harness.eval.generation import requests_for
+from harness.eval.prefetch import ImagePrefetcher, preprocess
+from harness.eval.prompt_tokens import pad_rows, tokenize_prompts
 from harness.models.loader import load_model
-from harness.prefetch import ImagePrefetcher, preprocess
-from harness.prompt_tokens import pad_rows, tokenize_prompts
 from harness.protocol import protocol_fingerprint, resolve_protocol
 from harness.text import render_prompt
 from tasks import get_task

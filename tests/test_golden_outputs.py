@@ -15,9 +15,9 @@ import pytest
 
 from harness.config import available, compose
 from harness.errors import cli_main
-from harness.evaluator import run_generation
+from harness.eval.evaluator import run_generation
+from harness.eval.generation import requests_for
 from harness.fixtures import main as fixtures_main
-from harness.generation import requests_for
 from harness.models.loader import load_model
 from harness.text import lemmatizer_available
 from tasks import get_task

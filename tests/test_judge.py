@@ -11,7 +11,7 @@ from harness import judge
 from harness.errors import cli_main
 from harness.io import read_json, write_json
 from harness.judge import judge_run
-from harness.tolerance import tolerance_for
+from harness.verdict.tolerance import tolerance_for
 
 OPT = ["model=blip2-opt-2.7b", "task=vqav2"]
 T5 = ["model=blip2-flan-t5-xl", "task=vqav2"]

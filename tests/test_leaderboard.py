@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from claim_runs import caption_metrics, make_run, vqa_metrics
 
-from harness.csvsafe import safe_cell
 from harness.io import read_json, write_json
 from harness.judge import judge_run
 from harness.leaderboard import rebuild
+from harness.report.csvsafe import safe_cell
 
 OPT = ["model=blip2-opt-2.7b", "task=vqav2"]
 

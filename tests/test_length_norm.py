@@ -9,10 +9,10 @@ from transformers import GenerationConfig, OPTConfig, OPTForCausalLM
 
 from harness.config import compose
 from harness.errors import HarnessError
-from harness.evaluator import run_generation
-from harness.fast_evaluator import run_fast_generation
-from harness.generation import requests_for
-from harness.length_norm import beam_length_normaliser, text_lengths
+from harness.eval.evaluator import run_generation
+from harness.eval.fast_evaluator import run_fast_generation
+from harness.eval.generation import requests_for
+from harness.eval.length_norm import beam_length_normaliser, text_lengths
 from harness.models.loader import load_model
 from tasks import get_task
 from tests.conftest import FIXTURE_DATA

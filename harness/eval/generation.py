@@ -1,9 +1,9 @@
 """The one entry point `harness.run` calls to generate: picks the evaluator and, under torchrun, shards the work.
 
-`evaluator=reference` is plain HF `generate` (`harness.evaluator`), `evaluator=fast` the default fast path
-(`harness.fast_evaluator`); both give the same predictions (tests). Launched by `harness.dist_run` on N processes,
+`evaluator=reference` is plain HF `generate` (`harness.eval.evaluator`), `evaluator=fast` the default fast path
+(`harness.eval.fast_evaluator`); both give the same predictions (tests). Launched by `harness.dist_run` on N processes,
 rank 0 runs the pipeline and tells the other ranks which samples are pending; every rank generates its shard
-(`harness.shard`, by image) and rank 0 merges the outputs. Rank 0 logs its own batches as they finish and the other
+(`harness.eval.shard`, by image) and rank 0 merges the outputs. Rank 0 logs its own batches as they finish and the other
 ranks' outputs when they arrive, so a crash loses at most the other ranks' unfinished shards.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 from omegaconf import DictConfig
 
 from harness.errors import HarnessError
-from harness.evaluator import Request, run_generation
-from harness.fast_evaluator import run_fast_generation
-from harness.shard import merge, shard_by_image
+from harness.eval.evaluator import Request, run_generation
+from harness.eval.fast_evaluator import run_fast_generation
+from harness.eval.shard import merge, shard_by_image
 from tasks.base import Sample, Task, open_image
 
 OnBatch = Callable[[Sequence[int], list[str | None]], None]
@@ -79,7 +79,7 @@ def generate(
     if size == 1:
         return evaluate(cfg, loaded, requests_for(task, samples, pending), on_batch, on_bad_image)
     if rank != 0:
-        raise HarnessError("harness.generation.generate runs on rank 0; other ranks call generate_shard")
+        raise HarnessError("harness.eval.generation.generate runs on rank 0; other ranks call generate_shard")
     return generate_shard(cfg, task, samples, loaded, list(pending), on_batch, on_bad_image)
 
 

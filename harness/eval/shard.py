@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 
-from harness.batch_plan import group_by_image
 from harness.errors import HarnessError
+from harness.eval.batch_plan import group_by_image
 
 
 def shard_by_image(keys: Sequence[Hashable | None], world_size: int) -> list[list[int]]:

@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.claim_schema import SOURCE_FIELDS, SPEC_FIELDS, Claim
 from harness.errors import HarnessError
 from harness.io import read_json, write_json
+from harness.verdict.claim_schema import SOURCE_FIELDS, SPEC_FIELDS, Claim
 
 VALUE_WITHOUT_SOURCE = "value changed without its source changing"
 

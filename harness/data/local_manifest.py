@@ -14,9 +14,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from harness.datacheck import Report
+from harness.data.datacheck import Report
+from harness.data.manifest import manifest_path
 from harness.io import read_json, write_json
-from harness.manifest import manifest_path
 
 NAME = "MANIFEST.json"
 FORMAT = 1

@@ -13,12 +13,12 @@ import io
 from pathlib import Path
 from typing import Any
 
-from harness.claim_schema import Claim
 from harness.claims import is_runnable, model_config_for, not_runnable_because
-from harness.csvsafe import safe_cell
 from harness.errors import HarnessError
 from harness.io import atomic_write_text
 from harness.judge import judge, load_run
+from harness.report.csvsafe import safe_cell
+from harness.verdict.claim_schema import Claim
 
 COLUMNS = (
     "table",

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from harness.errors import HarnessError
-from harness.length_norm import beam_length_normaliser, check_normaliser, text_lengths
+from harness.eval.length_norm import beam_length_normaliser, check_normaliser, text_lengths
 from harness.models.loader import DTYPES, LoadedModel
 from harness.protocol import padding_side
 

@@ -4,17 +4,17 @@ What HF `Blip2ForConditionalGeneration.generate` does per question, this does pe
 bench/README.md for what is and is not done, and why):
 
 - requests are grouped by `Request.image_key`; a window of consecutive images is preprocessed once per image in
-  worker threads (`harness.prefetch`), ahead of the accelerator;
+  worker threads (`harness.eval.prefetch`), ahead of the accelerator;
 - ViT + Q-Former + projection run once per image (`encode_images`), and the query embeddings are scattered into each
   question's `<image>` positions exactly as HF does (`masked_scatter` in row order);
 - a window's questions (plus fewer than a batch carried over from the previous window) are sorted by prompt
   length, so a batch pads only to its own longest prompt and windows do not end in small batches; outputs are
   returned (and reported to `on_batch`) by request index, so the order callers see is unchanged;
 - OPT: the query positions are prefilled once per image and the prompt once per question, not once per beam
-  (`harness.prefill`); T5's encoder already runs once per question in HF;
+  (`harness.eval.prefill`); T5's encoder already runs once per question in HF;
 - `model.language_model.generate` runs with the same `GenerationConfig` and `FiniteScores` check as the reference,
   so beam search, length normalisation and stopping are HF's own;
-- a batch that runs out of CUDA memory is retried in halves (`harness.oom`).
+- a batch that runs out of CUDA memory is retried in halves (`harness.eval.oom`).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from harness.batch_plan import group_by_image, length_sorted, windows
 from harness.errors import HarnessError
-from harness.evaluator import FiniteScores, Request, generation_config, progress_bar
-from harness.length_norm import beam_length_normaliser, text_lengths
+from harness.eval.batch_plan import group_by_image, length_sorted, windows
+from harness.eval.evaluator import FiniteScores, Request, generation_config, progress_bar
+from harness.eval.length_norm import beam_length_normaliser, text_lengths
+from harness.eval.oom import HalvingBatcher
+from harness.eval.prefetch import ImagePrefetcher
+from harness.eval.prefill import prefilled_cache
+from harness.eval.prompt_tokens import pad_rows, tokenize_prompts
 from harness.models.loader import DTYPES, LoadedModel
-from harness.oom import HalvingBatcher
-from harness.prefetch import ImagePrefetcher
-from harness.prefill import prefilled_cache
-from harness.prompt_tokens import pad_rows, tokenize_prompts
 
 # A window holds this many LM batches' worth of questions: enough to sort by length, small enough to log often.
 WINDOW_BATCHES = 4
@@ -68,7 +68,7 @@ def generate_rows(
     normaliser: str = "hf5",
 ) -> list[str]:
     """Answers for prompt token rows (unpadded text ids); row b shows image `features[image_rows[b]]`;
-    `normaliser` is the protocol's beam length normaliser (`harness.length_norm`)."""
+    `normaliser` is the protocol's beam length normaliser (`harness.eval.length_norm`)."""
     from transformers import LogitsProcessorList
 
     input_ids, mask = (t.to(loaded.device) for t in pad_rows(loaded, rows))

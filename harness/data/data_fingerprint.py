@@ -2,7 +2,8 @@
 
 Two runs with the same protocol on different data are different experiments, and "val2014" in a config proves
 nothing about the file behind it. So every run records a hash over what identifies its data (annotation-file
-sha256s, or the Hub repo + commit, plus the ids of the samples it read) and the manifest label (`harness.manifest`).
+sha256s, or the Hub repo + commit, plus the ids of the samples it read) and the manifest label
+(`harness.data.manifest`).
 Both go into the resolved protocol's `data` section (`data.fingerprint`, `data.manifest_match`) and provenance.
 """
 
@@ -16,9 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from harness.hf_snapshot import recorded_source
+from harness.data.hf_snapshot import recorded_source
+from harness.data.manifest import Verdict, classify, load_manifest
 from harness.io import read_json
-from harness.manifest import Verdict, classify, load_manifest
 
 IDENTITY_KEYS = ("source", "split", "files", "hf", "repo", "revision", "id")
 PROTOCOL_KEYS = ("fingerprint", "manifest_match")

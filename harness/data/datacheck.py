@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import compose
-from harness.data_fingerprint import manifest_verdict
+from harness.data.data_fingerprint import manifest_verdict
+from harness.data.manifest import Verdict, classify, require_manifest, unpinned_roles
 from harness.errors import HarnessError
-from harness.manifest import Verdict, classify, require_manifest, unpinned_roles
 from tasks import get_task
 from tasks.base import file_sha256
 

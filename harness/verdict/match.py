@@ -21,11 +21,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from harness.claim_schema import Claim
 from harness.claims import model_config_for, not_runnable_because
 from harness.config import compose
 from harness.errors import HarnessError
 from harness.protocol import flatten, resolve_protocol
+from harness.verdict.claim_schema import Claim
 
 # Names, not settings: two identical protocols may be named differently.
 LABELS = ("name", "variant", "model.name")
@@ -43,7 +43,7 @@ SECTION_AXIS = {"model": "model", "prompt": "prompt", "decoding": "decoding", "i
                 "precision": "precision", "postprocess": "postprocess", "scoring": "metric version"}
 # (family, component) -> dtypes the source rules out: the paper (§3.4) runs FlanT5 in bf16; fp16 overflows.
 FORBIDDEN_PRECISION = {("t5", "lm"): ("float16",)}
-# Set by harness.run from the data it read (harness/data_fingerprint.py), not by resolve_protocol: a claim expects
+# Set by harness.run from the data it read (harness/data/data_fingerprint.py), not by resolve_protocol: a claim expects
 # `data.manifest_match` "full" (other labels: axis, kind below); `data.fingerprint` only identifies the data.
 DATA_FACTS = ("data.fingerprint", "data.manifest_match")
 MANIFEST_LABELS = {"subset": ("data subset", "proxy"), "unverified": ("data unverified", "proxy"),

@@ -1,0 +1,1 @@
+"""Data in and identified: manifests, downloads, Hub snapshots, checks, fingerprints, fixture builders."""

@@ -1,0 +1,1 @@
+"""Writers' helpers: CSV formula escaping, the paper-vs-measured plot, paper-table rendering."""
