@@ -87,7 +87,9 @@ class SweepSummary(Callback):
     """At the end of a multirun (on the submitting machine): one line per job, and remember the failures."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        records = [read_json(p) for p in sorted(Path(config.hydra.sweep.dir).glob(f"*/{JOB_RECORD}"))]
+        paths = Path(config.hydra.sweep.dir).glob(f"*/{JOB_RECORD}")
+        by_job = sorted(paths, key=lambda p: (len(p.parent.name), p.parent.name))  # job numbers: 2 before 10
+        records = [read_json(p) for p in by_job]
         for record in records:
             where = record.get("run_dir") or f"FAILED: {record.get('error')}"
             point = [o for o in record["overrides"] if o.split("=", 1)[0] in GRID_KEYS]
