@@ -80,7 +80,7 @@ class DecodingConfig:
     length_penalty: float = 1.0
     repetition_penalty: float = 1.0
     eos: str = "checkpoint"  # checkpoint: the checkpoint's generation config (OPT: "\n" = 50118)
-    length_normaliser: str = "hf5"  # hf5 | prompt_inclusive (paper-era OPT): harness/eval/length_norm.py
+    length_normaliser: str = "hf5"  # hf5 | hf426 (paper era): harness/eval/length_norm.py
 
 
 @dataclass

@@ -12,7 +12,7 @@ from harness.errors import HarnessError
 from harness.eval.evaluator import run_generation
 from harness.eval.fast_evaluator import run_fast_generation
 from harness.eval.generation import requests_for
-from harness.eval.length_norm import beam_length_normaliser, text_lengths
+from harness.eval.length_norm import beam_length_normaliser, decoder_prefix_lengths
 from harness.models.loader import load_model
 from tasks import get_task
 from tests.conftest import FIXTURE_DATA
@@ -50,7 +50,7 @@ def _sum_logprobs(lm, new: list[int]) -> float:
     return float(sum(logp[P - 1 + k, tok] for k, tok in enumerate(new)))
 
 
-@pytest.mark.parametrize("normaliser", ["hf5", "prompt_inclusive"])
+@pytest.mark.parametrize("normaliser", ["hf5", "hf426"])
 def test_finished_score_divides_by_the_rules_length(lm, normaliser):
     for eos in range(3, 39):  # the first EOS id whose best hypothesis ends with it after a few words
         new, score = _beam(lm, normaliser, eos)
@@ -68,19 +68,43 @@ def test_finished_score_divides_by_the_rules_length(lm, normaliser):
     assert cut_score == pytest.approx(_sum_logprobs(lm, cut) / cut_length, rel=1e-5)
 
 
+def test_t5_beams_cut_at_the_maximum_count_the_decoder_start_under_426():
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=40, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                                             decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+                                             initializer_factor=4.0)).eval()  # fmt: skip
+    ids = torch.tensor([[5, 9, 12, 3]])
+    for normaliser, length in (("hf5", 6), ("hf426", 7)):
+        gen = GenerationConfig(num_beams=5, do_sample=False, max_new_tokens=6, length_penalty=1.0, eos_token_id=39,
+                               pad_token_id=0, early_stopping=False, output_scores=True, return_dict_in_generate=True)
+        with torch.no_grad(), beam_length_normaliser(t5, normaliser, torch.ones(1, dtype=torch.long), 39):
+            out = t5.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=gen)
+        decoder = out.sequences[:, :7]
+        assert 39 not in decoder[0, 1:].tolist()
+        with torch.no_grad():
+            logits = t5(input_ids=ids, attention_mask=torch.ones_like(ids), decoder_input_ids=decoder[:, :-1]).logits
+        logp = torch.log_softmax(logits[0].float(), dim=-1)
+        total = float(sum(logp[k, tok] for k, tok in enumerate(decoder[0, 1:].tolist())))
+        assert float(out.sequences_scores[0]) == pytest.approx(total / length, rel=1e-3), normaliser  # 6 vs 7: 17%
+
+
 def test_hooks_are_removed_and_bad_names_refused(lm):
-    with beam_length_normaliser(lm, "prompt_inclusive", torch.tensor([P]), 2):
+    with beam_length_normaliser(lm, "hf426", torch.tensor([P]), 2):
         assert "_update_finished_beams" in vars(lm)
     assert "_update_finished_beams" not in vars(lm) and "_check_early_stop_heuristic" not in vars(lm)
-    with pytest.raises(HarnessError, match="choose one of hf5, prompt_inclusive"):
+    with pytest.raises(HarnessError, match="choose one of hf5, hf426"):
         with beam_length_normaliser(lm, "vllm", torch.tensor([P]), 2):
             pass
 
 
-def test_text_lengths_count_prompt_ids_only():
+def test_decoder_prefix_counts_prompt_ids_for_opt_and_the_start_token_for_t5(lm):
     ids = torch.tensor([[7, 7, 1, 2, 5], [7, 7, 2, 5, 6]])  # 7 = image placeholder, 1 = pad (mask 0)
     mask = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1]])
-    assert text_lengths(ids, mask, 7).tolist() == [2, 3]
+    assert decoder_prefix_lengths(lm, ids, mask, 7).tolist() == [2, 3]
+    t5 = type("T5Like", (), {"config": type("Cfg", (), {"is_encoder_decoder": True})()})()
+    assert decoder_prefix_lengths(t5, ids, mask, 7).tolist() == [1, 1]
 
 
 @pytest.fixture(scope="module")
@@ -94,18 +118,18 @@ def caption_setup():
 
 def test_fast_and_reference_paths_apply_the_same_normaliser(caption_setup):
     cfg, loaded, requests = caption_setup
-    assert cfg.protocol.decoding.length_normaliser == "prompt_inclusive"  # the paper-era OPT caption rule
+    assert cfg.protocol.decoding.length_normaliser == "hf426"  # the paper-era rule
     paper = run_generation(loaded, requests, cfg.protocol.decoding, batch_size=4, progress=False)
     assert run_fast_generation(loaded, requests, cfg.protocol.decoding, batch_size=4, progress=False) == paper
     hf5 = OmegaConf.merge(cfg.protocol.decoding, {"length_normaliser": "hf5"})
     assert run_generation(loaded, requests, hf5, batch_size=4, progress=False) != paper  # the rule matters here
 
 
-def test_t5_refuses_the_decoder_only_rule():
-    cfg = compose(["model=tiny-t5", "task=flickr30k", "runtime.device=cpu", f"task.data_root={FIXTURE_DATA}",
-                   "protocol.decoding.length_normaliser=prompt_inclusive"])  # fmt: skip
+def test_t5_paper_protocols_use_the_426_rule_on_both_paths():
+    cfg = compose(["model=tiny-t5", "task=flickr30k", "runtime.device=cpu", f"task.data_root={FIXTURE_DATA}"])
+    assert cfg.protocol.decoding.length_normaliser == "hf426"
     loaded = load_model(cfg.model, cfg.protocol.image, cfg.protocol.precision, "cpu")
     task = get_task(cfg.task, cfg.protocol)
-    requests = requests_for(task, task.load(), range(2))
-    with pytest.raises(HarnessError, match="is an OPT rule; t5 uses hf5"):
-        run_generation(loaded, requests, cfg.protocol.decoding, batch_size=2, progress=False)
+    requests = requests_for(task, task.load(), range(6))
+    paper = run_generation(loaded, requests, cfg.protocol.decoding, batch_size=3, progress=False)
+    assert run_fast_generation(loaded, requests, cfg.protocol.decoding, batch_size=3, progress=False) == paper

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from harness.errors import HarnessError
-from harness.eval.length_norm import beam_length_normaliser, check_normaliser, text_lengths
+from harness.eval.length_norm import beam_length_normaliser, check_normaliser, decoder_prefix_lengths
 from harness.models.loader import DTYPES, LoadedModel
 from harness.protocol import padding_side
 
@@ -51,10 +51,6 @@ def generation_config(loaded: LoadedModel, decoding: DictConfig) -> Any:
                 "(50118 in the real checkpoints), not </s>; set protocol.decoding.eos to the newline id"
             )
     check_normaliser(decoding.length_normaliser)
-    if decoding.length_normaliser != "hf5" and loaded.family != "opt":
-        raise HarnessError(
-            f"decoding.length_normaliser={decoding.length_normaliser!r} is an OPT rule; {loaded.family} uses hf5"
-        )
     return GenerationConfig(
         bos_token_id=ckpt.bos_token_id if ckpt.bos_token_id is not None else getattr(text_cfg, "bos_token_id", None),
         eos_token_id=eos,
@@ -131,8 +127,8 @@ def generate_batch(
     batch = encode_batch(loaded, images, prompts, max_prompt_tokens)
     finite = FiniteScores()
     gen_config = generation_config(loaded, decoding)
-    prompt_lengths = text_lengths(batch["input_ids"], batch["attention_mask"], loaded.image_token_index)
     lm = loaded.model.language_model
+    prompt_lengths = decoder_prefix_lengths(lm, batch["input_ids"], batch["attention_mask"], loaded.image_token_index)
     with beam_length_normaliser(lm, decoding.length_normaliser, prompt_lengths, gen_config.eos_token_id):
         out = loaded.model.generate(
             **batch, generation_config=gen_config, logits_processor=LogitsProcessorList([finite])

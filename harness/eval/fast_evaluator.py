@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from harness.errors import HarnessError
 from harness.eval.batch_plan import group_by_image, length_sorted, windows
 from harness.eval.evaluator import FiniteScores, Request, generation_config, progress_bar
-from harness.eval.length_norm import beam_length_normaliser, text_lengths
+from harness.eval.length_norm import beam_length_normaliser, decoder_prefix_lengths
 from harness.eval.oom import HalvingBatcher
 from harness.eval.prefetch import ImagePrefetcher
 from harness.eval.prefill import prefilled_cache
@@ -83,7 +83,7 @@ def generate_rows(
                 lm, embeds, mask, image_rows, loaded.num_query_tokens, int(gen_config.num_beams)
             )
     finite = FiniteScores()
-    prompt_lengths = text_lengths(input_ids, mask, loaded.image_token_index)
+    prompt_lengths = decoder_prefix_lengths(lm, input_ids, mask, loaded.image_token_index)
     with beam_length_normaliser(lm, normaliser, prompt_lengths, gen_config.eos_token_id):
         out = lm.generate(**inputs, generation_config=gen_config, logits_processor=LogitsProcessorList([finite]))
     finite.check(loaded.dtypes)

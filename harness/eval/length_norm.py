@@ -1,18 +1,20 @@
 """Beam-search length normalisers (protocols.md §8): which length L a finished hypothesis's log-prob sum is divided by.
 
 - `hf5`: transformers 5.x itself: L = generated tokens, EOS included (n + 1 for n words and an EOS; n when cut at
-  the maximum). Equals LAVIS HEAD for EOS-ended hypotheses.
-- `prompt_inclusive`: the BLIP-2 paper-era LAVIS OPT caption path (transformers 4.25-4.26, `BeamHypotheses.add`
-  with `hyp.shape[-1]`, the prompt ids `</s>a photo of` in `input_ids`): L = P + n, where P counts the prompt's
-  token ids (BOS included; 4 for 'a photo of' with the OPT tokenizer) and n the generated ids without a final
-  EOS (a hypothesis cut at the maximum keeps its last token).
+  the maximum); early-stop test on the best running beam over the generated length.
+- `hf426`: transformers 4.26, which the BLIP-2 paper-era LAVIS code pinned (`>=4.25,<4.27`): L = the hypothesis's
+  decoder-side ids (`BeamHypotheses.add`: `hyp.shape[-1]`), i.e. P + n where P is what sat in the decoder's
+  `input_ids` before the first new token and n the generated ids without a final EOS (a hypothesis cut at the
+  maximum keeps its last token). Paper-era OPT passed the prompt ids (`</s>a photo of`: P = 4, so 4 + n where 5.x
+  divides by n + 1); T5 has the decoder start only (P = 1: the same as 5.x for EOS-ended beams, one more for cut
+  ones). The early-stop test is 4.26's too: the step's best candidate (EOS ones included) over (P + tokens before
+  this step) ** length_penalty.
 
-transformers 5.x has no hook for L, so `prompt_inclusive` wraps the two beam-search helpers that use it
+transformers 5.x has no hook for L, so `hf426` wraps the two beam-search helpers that use it
 (`_update_finished_beams`, `_check_early_stop_heuristic`) on the LM instance for one `generate` call, handing them
-a `decoder_prompt_len` shifted per row (and per candidate for the EOS rule). The early-stop heuristic is 4.26's
-too: the step's best candidate (EOS ones included) over (P + tokens before this step) ** length_penalty, where
-5.x uses the best running beam over the generated length. Nothing else of HF's beam search changes. Checked
-outside the suite against transformers 4.26.1 itself (docs/ARCHITECTURE.md, "Beam length normaliser").
+a `decoder_prompt_len` shifted per row (and per candidate for the EOS rule). Nothing else of HF's beam search
+changes. Checked outside the suite against transformers 4.26.1 itself (docs/ARCHITECTURE.md, "Beam length
+normaliser").
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch
 
 from harness.errors import HarnessError
 
-NORMALISERS = ("hf5", "prompt_inclusive")
+NORMALISERS = ("hf5", "hf426")
 _HOOKS = {"_update_finished_beams": "decoder_prompt_len", "_check_early_stop_heuristic": "decoder_prompt_len"}
 
 
@@ -40,13 +42,18 @@ def _check_hooks(lm: Any) -> None:
         fn = getattr(type(lm), method, None)
         if fn is None or param not in inspect.signature(fn).parameters:
             raise HarnessError(
-                f"length_normaliser=prompt_inclusive needs transformers' beam helper {method}({param}=...), "
+                f"length_normaliser=hf426 needs transformers' beam helper {method}({param}=...), "
                 f"absent from {type(lm).__name__} in this transformers version (pinned: 5.23.0)"
             )
 
 
-def text_lengths(input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token_index: int) -> torch.Tensor:
-    """P per row: the prompt's token ids (BOS included) without image placeholders or padding."""
+def decoder_prefix_lengths(
+    lm: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token_index: int
+) -> torch.Tensor:
+    """P per row: for a decoder-only LM the prompt's token ids (BOS included) without image placeholders or
+    padding; for an encoder-decoder LM the decoder start token alone."""
+    if lm.config.is_encoder_decoder:
+        return torch.ones(input_ids.shape[0], dtype=torch.long)
     return ((input_ids != image_token_index) & attention_mask.bool()).sum(dim=1)
 
 
@@ -55,13 +62,11 @@ def beam_length_normaliser(
     lm: Any, name: str, prompt_lengths: torch.Tensor, eos_ids: int | Sequence[int]
 ) -> Iterator[None]:
     """Apply normaliser `name` to the beam searches of `lm.generate` inside the block; `prompt_lengths[i]` = P of row
-    i (`text_lengths`)."""
+    i (`decoder_prefix_lengths`)."""
     check_normaliser(name)
     if name == "hf5":
         yield
         return
-    if lm.config.is_encoder_decoder:
-        raise HarnessError("length_normaliser=prompt_inclusive is the decoder-only (OPT) paper-era rule; T5 uses hf5")
     _check_hooks(lm)
     cls = type(lm)
     prompt = prompt_lengths.to(torch.long).view(-1, 1)
