@@ -1,13 +1,16 @@
-"""Does `length_normaliser: hf426` replay paper-era beam search? Compare with transformers 4.26.1 itself.
+"""Do `length_normaliser: hf426 / hf433` replay old beam search? Compare with transformers 4.26.1 and 4.33.3.
 
-The BLIP-2 paper-era LAVIS code pinned transformers>=4.25,<4.27. This check runs the same random OPT LM and T5
-(seeded, peaked weights) with the same prompts and settings in two environments and compares the best beam and
-its score (OPT: the prompt ids are the decoder's input, as in paper-era LAVIS; T5: they are the encoder's):
+The BLIP-2 paper-era LAVIS code pinned transformers>=4.25,<4.27; LAVIS HEAD runs 4.33. This check runs the same
+random OPT LM and T5 (seeded, peaked weights) with the same prompts and settings in each environment and compares
+the best beam and its score. OPT as each LAVIS era called it: 4.26 with the prompt ids as the decoder's
+`input_ids` (paper era), 4.33 with `inputs_embeds` only (HEAD); T5: the prompt is the encoder's input.
 
     python3 -m venv /tmp/v426 && /tmp/v426/bin/pip install torch==2.13.0 transformers==4.26.1 "numpy<2"
+    python3 -m venv /tmp/v433 && /tmp/v433/bin/pip install torch==2.13.0 transformers==4.33.3 "numpy<2"
     .venv/bin/python bench/beam_normaliser_check.py weights /tmp/beamcheck      # saves the weights
     /tmp/v426/bin/python bench/beam_normaliser_check.py old /tmp/beamcheck      # transformers 4.26.1 beams
-    .venv/bin/python bench/beam_normaliser_check.py compare /tmp/beamcheck      # 5.x: hf5, hf426
+    /tmp/v433/bin/python bench/beam_normaliser_check.py old /tmp/beamcheck      # transformers 4.33.3 beams
+    .venv/bin/python bench/beam_normaliser_check.py compare /tmp/beamcheck      # 5.x: hf5, hf426, hf433
 
 Cases: 1,000 random prompts of 1-6 ids, EOS id, max new tokens (5-30), min new tokens (0 or 4; 4.26 gets
 min_length = decoder prefix + 4, protocols.md §7) and length penalty (-1, 0, 1, 2); 5.x runs them one per call
@@ -81,15 +84,23 @@ def _best(out, row: int, start: int, family: str) -> dict:
 
 
 def run_old(folder: Path) -> None:
+    import transformers
+
+    era = "433" if transformers.__version__.startswith("4.33") else "426"
     for family in FAMILIES:
         lm, results = _model(folder, family), []
         for c in cases():
             ids = torch.tensor([c["prompt"]])
-            minimum = {"min_length": _prefix(c, family) + c["min_new"]} if c["min_new"] else {}
+            inputs: dict = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            prefix = _prefix(c, family)
+            if era == "433" and family == "opt":  # LAVIS HEAD: embeddings only; input_ids start as [[bos]]
+                inputs = {"inputs_embeds": lm.get_input_embeddings()(ids), "attention_mask": torch.ones_like(ids)}
+                prefix = 1
+            minimum = {"min_length": prefix + c["min_new"]} if c["min_new"] else {}
             with torch.no_grad():
-                out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **_kwargs(c, family), **minimum)
-            results.append(_best(out, 0, _prefix(c, family), family))
-        (folder / f"old_{family}.json").write_text(json.dumps(results))
+                out = lm.generate(**inputs, **_kwargs(c, family), **minimum)
+            results.append(_best(out, 0, prefix, family))
+        (folder / f"old{era}_{family}.json").write_text(json.dumps(results))
 
 
 def run_new(folder: Path, family: str, normaliser: str, batched: bool) -> list[dict]:
@@ -107,7 +118,7 @@ def run_new(folder: Path, family: str, normaliser: str, batched: bool) -> list[d
         ids = torch.tensor(rows)
         mask = (ids != pad).long() if family == "opt" else torch.tensor([[1] * len(c["prompt"]) + [0] * len(f)
                                                                           for f, c in zip(fill, group, strict=True)])
-        prefix = mask.sum(1) if family == "opt" else torch.ones(len(group), dtype=torch.long)
+        prefix = mask.sum(1) if family == "opt" and normaliser == "hf426" else torch.ones(len(group), dtype=torch.long)
         gen = GenerationConfig(**_kwargs(group[0], family), min_new_tokens=group[0]["min_new"] or None)
         with torch.no_grad(), beam_length_normaliser(lm, normaliser, prefix, group[0]["eos"]):
             out = lm.generate(input_ids=ids, attention_mask=mask, generation_config=gen)
@@ -119,14 +130,16 @@ def run_new(folder: Path, family: str, normaliser: str, batched: bool) -> list[d
 def compare(folder: Path) -> None:
     import transformers
 
-    report: dict = {"date": dt.date.today().isoformat(), "reference": "transformers 4.26.1 beam search",
+    report: dict = {"date": dt.date.today().isoformat(), "reference": "transformers 4.26.1 / 4.33.3 beam search",
                     "candidate": f"transformers {transformers.__version__} + harness.eval.length_norm",
                     "cases": len(cases()), "runs": {}}  # fmt: skip
-    for family in FAMILIES:
-        old = json.loads((folder / f"old_{family}.json").read_text())
-        runs = [("hf5", "hf5", False), ("hf426", "hf426", False)]
+    for era, family in ((era, family) for era in ("426", "433") for family in FAMILIES):
+        if not (folder / f"old{era}_{family}.json").exists():
+            continue
+        old = json.loads((folder / f"old{era}_{family}.json").read_text())
+        runs = [("hf5", "hf5", False), (f"hf{era}", f"hf{era}", False)]
         if family == "opt":  # per-row prompt lengths in one batch; T5's P is 1 on every row
-            runs.append(("hf426, batches of 4", "hf426", True))
+            runs.append((f"hf{era}, batches of 4", f"hf{era}", True))
         for name, normaliser, batched in runs:
             new = run_new(folder, family, normaliser, batched)
             same = [a["seq"] == b["seq"] for a, b in zip(old, new, strict=True)]
@@ -135,8 +148,8 @@ def compare(folder: Path) -> None:
                 close = (s and abs(a["score"] - b["score"]) <= tol * max(1.0, abs(a["score"]))
                          for s, a, b in zip(same, old, new, strict=True))  # fmt: skip
                 row[f"and_score_rel_{tol:g}"] = sum(close)
-            report["runs"][f"{family} {name}"] = row
-            print(f"{family} {name}: {row} of {len(old)}")
+            report["runs"][f"vs 4.{era[1:]} {family} {name}"] = row
+            print(f"vs 4.{era[1:]} {family} {name}: {row} of {len(old)}")
     out = ROOT / "bench" / "results" / f"beam_normaliser_check_{report['date']}.json"
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"-> {out}")

@@ -21,6 +21,7 @@ from harness.errors import HarnessError
 CONF_DIR = Path(os.environ.get("HARNESS_CONF_DIR", Path(__file__).resolve().parent / "conf"))
 VARIANTS = ("paper", "lavis")
 EVALUATORS = ("fast", "reference")
+LENGTH_NORMALISERS = ("hf5", "hf426", "hf433")  # beam scoring rules: harness/eval/length_norm.py
 
 
 @dataclass
@@ -80,7 +81,7 @@ class DecodingConfig:
     length_penalty: float = 1.0
     repetition_penalty: float = 1.0
     eos: str = "checkpoint"  # checkpoint: the checkpoint's generation config (OPT: "\n" = 50118)
-    length_normaliser: str = "hf5"  # hf5 | hf426 (paper era): harness/eval/length_norm.py
+    length_normaliser: str = "hf5"  # hf5 | hf426 (paper era) | hf433 (LAVIS HEAD): eval/length_norm.py
 
 
 @dataclass
@@ -216,6 +217,9 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
         raise HarnessError(f"on_bad_image={merged.on_bad_image!r}: choose error or skip")
     if merged.evaluator not in EVALUATORS:
         raise HarnessError(f"evaluator={merged.evaluator!r}: choose one of {', '.join(EVALUATORS)}")
+    if p.decoding.length_normaliser not in LENGTH_NORMALISERS:
+        raise HarnessError(f"protocol.decoding.length_normaliser={p.decoding.length_normaliser!r}: "
+                           f"choose one of {', '.join(LENGTH_NORMALISERS)}")  # fmt: skip
     if p.limit is not None and p.limit < 1:
         raise HarnessError(f"protocol.limit must be a positive integer or null, got {p.limit}")
     return merged

@@ -35,7 +35,8 @@ def _beam(lm, normaliser: str, eos: int, max_new: int = 6):
                            eos_token_id=eos, pad_token_id=1, early_stopping=False, output_scores=True,
                            return_dict_in_generate=True)  # fmt: skip
     ids = torch.tensor(PROMPT)
-    with torch.no_grad(), beam_length_normaliser(lm, normaliser, torch.tensor([P]), eos):
+    prefix = torch.tensor([P if normaliser == "hf426" else 1])  # hf433: LAVIS HEAD passes embeddings only
+    with torch.no_grad(), beam_length_normaliser(lm, normaliser, prefix, eos):
         out = lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=gen)
     new = out.sequences[0, P:].tolist()
     while new and new[-1] == 1:  # pad after an early EOS
@@ -50,21 +51,21 @@ def _sum_logprobs(lm, new: list[int]) -> float:
     return float(sum(logp[P - 1 + k, tok] for k, tok in enumerate(new)))
 
 
-@pytest.mark.parametrize("normaliser", ["hf5", "hf426"])
+@pytest.mark.parametrize("normaliser", ["hf5", "hf426", "hf433"])
 def test_finished_score_divides_by_the_rules_length(lm, normaliser):
     for eos in range(3, 39):  # the first EOS id whose best hypothesis ends with it after a few words
         new, score = _beam(lm, normaliser, eos)
-        if len(new) >= 3 and new[-1] == eos:
+        if len(new) >= 2 and new[-1] == eos:
             break
     else:
         pytest.fail("no EOS-ended best hypothesis with words before it")
     n = len(new) - 1  # words before the EOS
-    length = n + 1 if normaliser == "hf5" else P + n
+    length = {"hf5": n + 1, "hf426": P + n, "hf433": 1 + n}[normaliser]
     assert score == pytest.approx(_sum_logprobs(lm, new) / length, rel=1e-5)
 
     cut, cut_score = _beam(lm, normaliser, eos=39)  # an id it never picks: every hypothesis is cut at the maximum
     assert len(cut) == 6 and 39 not in cut
-    cut_length = 6 if normaliser == "hf5" else P + 6
+    cut_length = {"hf5": 6, "hf426": P + 6, "hf433": 7}[normaliser]
     assert cut_score == pytest.approx(_sum_logprobs(lm, cut) / cut_length, rel=1e-5)
 
 
@@ -90,11 +91,16 @@ def test_t5_beams_cut_at_the_maximum_count_the_decoder_start_under_426():
         assert float(out.sequences_scores[0]) == pytest.approx(total / length, rel=1e-3), normaliser  # 6 vs 7: 17%
 
 
+def test_unknown_normaliser_fails_at_composition():
+    with pytest.raises(HarnessError, match="length_normaliser='vllm': choose one of hf5, hf426, hf433"):
+        compose(["model=tiny-opt", "protocol.decoding.length_normaliser=vllm"])
+
+
 def test_hooks_are_removed_and_bad_names_refused(lm):
     with beam_length_normaliser(lm, "hf426", torch.tensor([P]), 2):
         assert "_update_finished_beams" in vars(lm)
     assert "_update_finished_beams" not in vars(lm) and "_check_early_stop_heuristic" not in vars(lm)
-    with pytest.raises(HarnessError, match="choose one of hf5, hf426"):
+    with pytest.raises(HarnessError, match="choose one of hf5, hf426, hf433"):
         with beam_length_normaliser(lm, "vllm", torch.tensor([P]), 2):
             pass
 
@@ -102,9 +108,10 @@ def test_hooks_are_removed_and_bad_names_refused(lm):
 def test_decoder_prefix_counts_prompt_ids_for_opt_and_the_start_token_for_t5(lm):
     ids = torch.tensor([[7, 7, 1, 2, 5], [7, 7, 2, 5, 6]])  # 7 = image placeholder, 1 = pad (mask 0)
     mask = torch.tensor([[1, 1, 0, 1, 1], [1, 1, 1, 1, 1]])
-    assert decoder_prefix_lengths(lm, ids, mask, 7).tolist() == [2, 3]
+    assert decoder_prefix_lengths(lm, "hf426", ids, mask, 7).tolist() == [2, 3]
+    assert decoder_prefix_lengths(lm, "hf433", ids, mask, 7).tolist() == [1, 1]  # LAVIS HEAD: inputs_embeds only
     t5 = type("T5Like", (), {"config": type("Cfg", (), {"is_encoder_decoder": True})()})()
-    assert decoder_prefix_lengths(t5, ids, mask, 7).tolist() == [1, 1]
+    assert decoder_prefix_lengths(t5, "hf426", ids, mask, 7).tolist() == [1, 1]
 
 
 @pytest.fixture(scope="module")

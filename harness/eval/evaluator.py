@@ -128,7 +128,9 @@ def generate_batch(
     finite = FiniteScores()
     gen_config = generation_config(loaded, decoding)
     lm = loaded.model.language_model
-    prompt_lengths = decoder_prefix_lengths(lm, batch["input_ids"], batch["attention_mask"], loaded.image_token_index)
+    prompt_lengths = decoder_prefix_lengths(
+        lm, decoding.length_normaliser, batch["input_ids"], batch["attention_mask"], loaded.image_token_index
+    )
     with beam_length_normaliser(lm, decoding.length_normaliser, prompt_lengths, gen_config.eos_token_id):
         out = loaded.model.generate(
             **batch, generation_config=gen_config, logits_processor=LogitsProcessorList([finite])

@@ -83,7 +83,7 @@ def generate_rows(
                 lm, embeds, mask, image_rows, loaded.num_query_tokens, int(gen_config.num_beams)
             )
     finite = FiniteScores()
-    prompt_lengths = decoder_prefix_lengths(lm, input_ids, mask, loaded.image_token_index)
+    prompt_lengths = decoder_prefix_lengths(lm, normaliser, input_ids, mask, loaded.image_token_index)
     with beam_length_normaliser(lm, normaliser, prompt_lengths, gen_config.eos_token_id):
         out = lm.generate(**inputs, generation_config=gen_config, logits_processor=LogitsProcessorList([finite]))
     finite.check(loaded.dtypes)

@@ -9,8 +9,11 @@
   divides by n + 1); T5 has the decoder start only (P = 1: the same as 5.x for EOS-ended beams, one more for cut
   ones). The early-stop test is 4.26's too: the step's best candidate (EOS ones included) over (P + tokens before
   this step) ** length_penalty.
+- `hf433`: transformers 4.33 as LAVIS HEAD calls it (`inputs_embeds` only, so the decoder's `input_ids` hold one
+  BOS or decoder start: P = 1 for both families): L = 1 + n (cut beams: 1 + all tokens); its early-stop test counts
+  this step's token too (P + tokens so far).
 
-transformers 5.x has no hook for L, so `hf426` wraps the two beam-search helpers that use it
+transformers 5.x has no hook for L, so `hf426`/`hf433` wrap the two beam-search helpers that use it
 (`_update_finished_beams`, `_check_early_stop_heuristic`) on the LM instance for one `generate` call, handing them
 a `decoder_prompt_len` shifted per row (and per candidate for the EOS rule). Nothing else of HF's beam search
 changes. Checked outside the suite against transformers 4.26.1 itself (docs/ARCHITECTURE.md, "Beam length
@@ -26,9 +29,11 @@ from typing import Any
 
 import torch
 
+from harness.config import LENGTH_NORMALISERS
 from harness.errors import HarnessError
 
-NORMALISERS = ("hf5", "hf426")
+NORMALISERS = LENGTH_NORMALISERS
+_EARLY_STOP_EXTRA = {"hf426": 0, "hf433": 1}  # 4.26 `is_done` length: P + tokens before the step; 4.33: one more
 _HOOKS = {"_update_finished_beams": "decoder_prompt_len", "_check_early_stop_heuristic": "decoder_prompt_len"}
 
 
@@ -42,17 +47,17 @@ def _check_hooks(lm: Any) -> None:
         fn = getattr(type(lm), method, None)
         if fn is None or param not in inspect.signature(fn).parameters:
             raise HarnessError(
-                f"length_normaliser=hf426 needs transformers' beam helper {method}({param}=...), "
+                f"length_normaliser=hf426/hf433 need transformers' beam helper {method}({param}=...), "
                 f"absent from {type(lm).__name__} in this transformers version (pinned: 5.23.0)"
             )
 
 
 def decoder_prefix_lengths(
-    lm: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token_index: int
+    lm: Any, name: str, input_ids: torch.Tensor, attention_mask: torch.Tensor, image_token_index: int
 ) -> torch.Tensor:
-    """P per row: for a decoder-only LM the prompt's token ids (BOS included) without image placeholders or
-    padding; for an encoder-decoder LM the decoder start token alone."""
-    if lm.config.is_encoder_decoder:
+    """P per row: under `hf426` for a decoder-only LM the prompt's token ids (BOS included) without image
+    placeholders or padding; otherwise (encoder-decoder LM, or `hf433`) the one start/BOS token."""
+    if lm.config.is_encoder_decoder or name != "hf426":
         return torch.ones(input_ids.shape[0], dtype=torch.long)
     return ((input_ids != image_token_index) & attention_mask.bool()).sum(dim=1)
 
@@ -72,6 +77,7 @@ def beam_length_normaliser(
     prompt = prompt_lengths.to(torch.long).view(-1, 1)
     eos = torch.tensor([eos_ids] if isinstance(eos_ids, int) else list(eos_ids), dtype=torch.long)
 
+    extra = _EARLY_STOP_EXTRA[name]
     best_candidate: list[torch.Tensor] = []  # this step's best candidate sum (4.x `next_scores.max()`)
 
     def update_finished_beams(**kwargs: Any) -> Any:
@@ -83,10 +89,10 @@ def beam_length_normaliser(
         return cls._update_finished_beams(lm, **kwargs)
 
     def check_early_stop_heuristic(**kwargs: Any) -> Any:
-        # 4.x `is_done`: best candidate (EOS ones included) / (P + tokens before this step) ** length_penalty.
+        # 4.x `is_done`: best candidate (EOS ones included) / (P + tokens before this step [+ 1 in 4.33]) ** lp.
         # Here cur_len already counts this step's token, hence the + 1.
         device = kwargs["running_beam_scores"].device
-        kwargs["decoder_prompt_len"] = kwargs["decoder_prompt_len"] - prompt.to(device) + 1
+        kwargs["decoder_prompt_len"] = kwargs["decoder_prompt_len"] - prompt.to(device) + 1 - extra
         kwargs["running_beam_scores"] = best_candidate[0]
         return cls._check_early_stop_heuristic(**kwargs)
 
