@@ -89,6 +89,18 @@ class Task(ABC):
             raise HarnessError(f"task {self.name}: no file configured for role {role!r}")
         return inside(self.root, self.cfg.files[role], f"task.files.{role}")
 
+    def require_official_source(self, why: str = "") -> None:
+        """Refuse `task.source` other than `official` for a task that has no usable mirror (`why` says so)."""
+        if self.cfg.source != "official":
+            reason = f" ({why})" if why else ""
+            raise HarnessError(
+                f"{self.name}: task.source={self.cfg.source!r} is not implemented; use task.source=official{reason}"
+            )
+
+    def limited(self, items: list[Any]) -> list[Any]:
+        """The first `protocol.limit` items, or all of them without a limit."""
+        return items if self.protocol.limit is None else items[: self.protocol.limit]
+
     @abstractmethod
     def load(self) -> list[Sample]:
         """Samples of the protocol's split, in file order, cut to `protocol.limit` if set."""

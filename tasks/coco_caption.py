@@ -7,7 +7,6 @@ Source: Karpathy's `dataset_coco.json` (`split == "test"`); image_id = `cocoid` 
 
 from __future__ import annotations
 
-from harness.errors import HarnessError
 from tasks.base import Sample, file_sha256, inside, require_keys
 from tasks.captioning import CaptionTask
 
@@ -18,15 +17,10 @@ class CocoCaptionTask(CaptionTask):
     name = "coco_caption"
 
     def load(self) -> list[Sample]:
-        if self.cfg.source != "official":
-            raise HarnessError(
-                f"coco_caption: task.source={self.cfg.source!r} is not implemented; use task.source=official "
-                "(lmms-lab/COCO-Caption is all of val2014, not the Karpathy test split)"
-            )
+        self.require_official_source("lmms-lab/COCO-Caption is all of val2014, not the Karpathy test split")
         kpath, entries = self.karpathy_entries("COCO", ENTRY_KEYS)
         n_total = len(entries)
-        if self.protocol.limit is not None:
-            entries = entries[: self.protocol.limit]
+        entries = self.limited(entries)
         images = self.path("images")
         samples, annotations = [], []
         for i, e in enumerate(entries):

@@ -28,8 +28,7 @@ class Flickr30kTask(CaptionTask):
         n_total = len(entries)
         per_image = [len(e["sentences"]) for e in entries]
         counts = {"images": n_total, "captions": sum(per_image), "captions_per_image": sorted(set(per_image))}
-        if self.protocol.limit is not None:
-            entries = entries[: self.protocol.limit]
+        entries = self.limited(entries)
         images = self.path("images")
         by_name = self._hf_images({e["filename"] for e in entries}) if self.cfg.source == "hf" else {}
         samples, annotations = [], []

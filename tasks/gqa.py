@@ -21,8 +21,7 @@ class GQATask(Task):
     kind = "vqa"
 
     def load(self) -> list[Sample]:
-        if self.cfg.source != "official":
-            raise HarnessError(f"gqa: task.source={self.cfg.source!r} is not implemented; use task.source=official")
+        self.require_official_source()
         qpath = self.path("questions")
         if not qpath.exists():
             raise HarnessError(
@@ -42,8 +41,7 @@ class GQATask(Task):
             require_keys(entry, QUESTION_KEYS, f"{qpath} [{qid!r}]")
         items = list(doc.items())
         n_total = len(items)
-        if self.protocol.limit is not None:
-            items = items[: self.protocol.limit]
+        items = self.limited(items)
         images = self.path("images")
         samples = [
             Sample(

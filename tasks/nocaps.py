@@ -23,11 +23,7 @@ class NoCapsTask(CaptionTask):
     name = "nocaps"
 
     def load(self) -> list[Sample]:
-        if self.cfg.source != "official":
-            raise HarnessError(
-                f"nocaps: task.source={self.cfg.source!r} is not implemented; use task.source=official "
-                "(lmms-lab/NoCaps has no `domain` column)"
-            )
+        self.require_official_source("lmms-lab/NoCaps has no `domain` column")
         apath = self.path("annotations")
         if not apath.exists():
             raise HarnessError(
@@ -47,8 +43,7 @@ class NoCapsTask(CaptionTask):
                 raise HarnessError(f"{apath} images[{i}]: domain {img['domain']!r} is not one of {', '.join(DOMAINS)}")
         entries = doc["images"]
         n_total = len(entries)
-        if self.protocol.limit is not None:
-            entries = entries[: self.protocol.limit]
+        entries = self.limited(entries)
         images = self.path("images")
         samples = [
             Sample(e["id"], e["id"], image_path=str(inside(images, e["file_name"], f"{apath} images[{i}]")))

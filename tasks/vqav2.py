@@ -35,10 +35,9 @@ class VQAv2Task(Task):
         else:
             raise HarnessError(f"task.source={self.cfg.source!r}: choose official or hf")
         self.dataset_info["counts"] = split_counts(questions, annotations)
-        limit = self.protocol.limit
-        if limit is not None:
-            keep = {s.sample_id for s in samples[:limit]}
-            samples = samples[:limit]
+        if self.protocol.limit is not None:
+            samples = self.limited(samples)
+            keep = {s.sample_id for s in samples}
             questions = [q for q in questions if q["question_id"] in keep]
             annotations = [a for a in annotations if a["question_id"] in keep]
         self.questions, self.annotations = questions, annotations

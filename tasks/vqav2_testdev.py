@@ -71,8 +71,7 @@ class VQAv2TestDevTask(Task):
     kind = "vqa"
 
     def load(self) -> list[Sample]:
-        if self.cfg.source != "official":
-            raise HarnessError(f"vqav2_testdev: task.source={self.cfg.source!r} is not implemented; use official")
+        self.require_official_source()
         dpath, tpath = self.path("questions"), self.path("test_questions")
         dev = read_questions(dpath, self.protocol.split)
         test = read_questions(tpath, "test2015")
@@ -87,8 +86,7 @@ class VQAv2TestDevTask(Task):
         self.test_ids = [q["question_id"] for q in test["questions"]]
         questions = dev["questions"]
         n_total = len(questions)
-        if self.protocol.limit is not None:
-            questions = questions[: self.protocol.limit]
+        questions = self.limited(questions)
         images = self.path("images")
         samples = [
             Sample(
