@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURE_DATA = REPO / "fixtures" / "data"
+from tests.conftest import FIXTURE_DATA, REPO
 
 
 def _args(results: Path, model: str) -> list[str]:

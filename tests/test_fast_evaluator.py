@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,8 +21,8 @@ from harness.models.loader import load_model
 from harness.protocol import protocol_fingerprint, resolve_protocol
 from harness.text import render_prompt
 from tasks import get_task
+from tests.conftest import FIXTURE_DATA
 
-FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 QUESTIONS = [
     "What color is the car?",
     "Is there a dog?",

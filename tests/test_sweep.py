@@ -19,9 +19,8 @@ from omegaconf import OmegaConf
 from harness.config import CONF_DIR
 from harness.gpu_lease import lease_gpu
 from harness.sweep import JOB_RECORD, job_overrides
+from tests.conftest import FIXTURE_DATA, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-FIXTURE_DATA = REPO / "fixtures" / "data"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 COMMON = [f"task.data_root={FIXTURE_DATA}", "runtime.progress=false", "runtime.device=cpu", "leaderboard=false"]
 
