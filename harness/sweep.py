@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from harness.config import CONF_DIR  # absolute: Hydra would read a relative config_path as a module here
+from harness.config import CONF_DIR, compose  # CONF_DIR absolute: Hydra reads a relative config_path as a module
 from harness.errors import HarnessError
 from harness.gpu_lease import lease_gpu
 from harness.io import read_json, write_json
@@ -69,8 +69,7 @@ def _run_hydra() -> Iterator[None]:
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
     """One grid point: `{"overrides", "run_dir"}` or, for a bad config/data/model, `{"overrides", "error"}`."""
-    from harness.config import compose
-    from harness.run import run
+    from harness.run import run  # torch and transformers: imported by the job, not by the launcher
 
     with lease_gpu(Path(cfg.gpu_locks)) as device:
         overrides = job_overrides(list(HydraConfig.get().overrides.task), device)

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from harness.errors import HarnessError
-from harness.eval.length_norm import beam_length_normaliser, check_normaliser, decoder_prefix_lengths
+from harness.eval.length_norm import beam_length_normaliser, decoder_prefix_lengths
 from harness.models.loader import DTYPES, LoadedModel
 from harness.protocol import padding_side
 
@@ -50,7 +50,6 @@ def generation_config(loaded: LoadedModel, decoding: DictConfig) -> Any:
                 f"the checkpoint's EOS id {eos} is not the newline token {newline}: BLIP-2 OPT stops at '\\n' "
                 "(50118 in the real checkpoints), not </s>; set protocol.decoding.eos to the newline id"
             )
-    check_normaliser(decoding.length_normaliser)
     return GenerationConfig(
         bos_token_id=ckpt.bos_token_id if ckpt.bos_token_id is not None else getattr(text_cfg, "bos_token_id", None),
         eos_token_id=eos,

@@ -32,14 +32,8 @@ import torch
 from harness.config import LENGTH_NORMALISERS
 from harness.errors import HarnessError
 
-NORMALISERS = LENGTH_NORMALISERS
 _EARLY_STOP_EXTRA = {"hf426": 0, "hf433": 1}  # 4.26 `is_done` length: P + tokens before the step; 4.33: one more
 _HOOKS = {"_update_finished_beams": "decoder_prompt_len", "_check_early_stop_heuristic": "decoder_prompt_len"}
-
-
-def check_normaliser(name: str) -> None:
-    if name not in NORMALISERS:
-        raise HarnessError(f"decoding.length_normaliser={name!r}: choose one of {', '.join(NORMALISERS)}")
 
 
 def _check_hooks(lm: Any) -> None:
@@ -68,7 +62,8 @@ def beam_length_normaliser(
 ) -> Iterator[None]:
     """Apply normaliser `name` to the beam searches of `lm.generate` inside the block; `prompt_lengths[i]` = P of row
     i (`decoder_prefix_lengths`)."""
-    check_normaliser(name)
+    if name not in LENGTH_NORMALISERS:  # composed configs are checked earlier (harness.config.validate)
+        raise HarnessError(f"decoding.length_normaliser={name!r}: choose one of {', '.join(LENGTH_NORMALISERS)}")
     if name == "hf5":
         yield
         return
