@@ -6,7 +6,9 @@ variants, and a long tail of rare answers so the per-string memo is not flattere
 (Flickr30K) x 5 references. Each command runs in a fresh process, so the figures include interpreter start,
 JSON reading, validation, scoring, bootstrap CIs and writing the metrics file. Both wall seconds and CPU
 seconds (the process plus its JVMs and forked worker) are recorded, with the 1-minute load average before each
-run: on a shared machine the wall time says as much about the neighbours as about the code.
+run: on a shared machine the wall time says as much about the neighbours as about the code. After the caption
+runs, each caption scorer runs alone (bench/caption_breakdown.py): their CPU total is the floor that the
+whole command's CPU time is compared with.
 
     .venv/bin/python bench/score_bench.py [--repeats 3] [--skip-caption] [--out FILE.json]
 """
@@ -190,6 +192,14 @@ def _run(cmd: list[str]) -> dict[str, float]:
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "load_avg_1min_before": round(load, 2)}
 
 
+def _caption_breakdown(folder: Path) -> dict:
+    """Each caption scorer alone (bench/caption_breakdown.py), in a fresh process after the timed runs."""
+    cmd = [sys.executable, "-m", "bench.caption_breakdown", str(folder / "cap_references.json"),
+           str(folder / "cap_predictions.json")]  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def _machine() -> dict:
     cpu = next(
         (
@@ -250,6 +260,9 @@ def main() -> None:
                  "median_wall_s": statistics.median(walls), "median_cpu_s": statistics.median(cpus)}
             )  # fmt: skip
             print(f"{name}: {trials}", flush=True)
+        if not args.skip_caption:
+            breakdown = _caption_breakdown(folder)
+            print(f"caption scorers alone: {breakdown['total']}", flush=True)
     record = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "what": "whole `python -m harness.score` process, fresh interpreter per run, 1000 bootstrap draws",
@@ -265,6 +278,8 @@ def main() -> None:
         "reproduce": ".venv/bin/python bench/score_bench.py",
         "runs": runs,
     }
+    if not args.skip_caption:
+        record["caption_scorers_alone"] = breakdown
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"-> {args.out}")

@@ -265,9 +265,13 @@ def test_spice_scores_are_mapped_back_to_their_images(monkeypatch, no_meteor):
     monkeypatch.setattr(caption_mod, "spice_available", lambda: True)
     monkeypatch.setattr(spice_module, "Spice", _FakeSpice)
     references, predictions = corpus(12, str_ids=True)  # img0, img1, ..., img11: sorted order differs
-    result = score_captions(references, predictions, spice=None, n_resamples=0)
+    result = score_captions(references, predictions, spice=None, n_resamples=200)
     assert result["SPICE"] == pytest.approx(np.mean([0.01 * i for i in range(12)]))
     assert result["per_image"]["SPICE"] == {f"img{i}": pytest.approx(0.01 * i) for i in range(12)}
+    spice = np.array([0.01 * i for i in range(12)])  # the CI resamples the same images as the other metrics
+    same = bootstrap_ci(12, lambda idx: float(spice[idx].mean()), n_resamples=200, seed=0)
+    assert result["ci95"]["SPICE"] == pytest.approx(list(same), abs=1e-12)
+    assert result["ci95"]["SPICE"][0] < result["SPICE"] < result["ci95"]["SPICE"][1]
 
 
 # ----------------------------------------------------------------------------------------------------

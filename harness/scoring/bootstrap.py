@@ -6,7 +6,7 @@ statistic over the resamples (numpy's default linear interpolation). Same seed, 
 Corpus caption metrics are recomputed per resample from per-image statistics:
 - BLEU: exact. Per-image n-gram counts (test length, closest-ref length, guesses, clipped matches) are
   summed over the resample and fed to pycocoevalcap's corpus formula, epsilons included.
-- ROUGE-L: exact; the corpus score is the mean of per-image scores.
+- ROUGE-L, SPICE: exact; the corpus score is the mean of per-image scores.
 - CIDEr(-D): approximation. Mean of per-image scores with the idf of the full evaluated set held fixed; a
   real resample would change the document frequencies (and N) the idf is computed from.
 - METEOR: approximation. The reported METEOR aggregates statistics over the corpus (fragmentation penalty

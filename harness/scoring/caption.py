@@ -197,7 +197,7 @@ def score_captions(
     Returns Bleu_1..4, METEOR, ROUGE_L, CIDEr (and SPICE) on the 0-1 scale, `per_image` {metric: {str(id):
     score}}, `sacrebleu` (default-settings corpus BLEU on the raw captions, 0-100, a Java-free cross-check
     only), `n_images`, `tools` (versions) and, when `n_resamples` > 0, `ci95` {Bleu_4, METEOR, ROUGE_L,
-    CIDEr: [lo, hi]} (see `harness.scoring.bootstrap` for which are approximations). `names` labels the
+    CIDEr[, SPICE]: [lo, hi]} (see `harness.scoring.bootstrap` for which are approximations). `names` labels the
     sources in error messages (keys `references`, `predictions`).
     """
     label = {"references": "references", "predictions": "predictions", **(names or {})}
@@ -235,6 +235,8 @@ def score_captions(
     result: dict[str, Any] = {**metrics, "n_images": len(gts), "per_image": per_image, "sacrebleu": sacre}
     if n_resamples > 0:
         per_image_arrays = {m: np.asarray(columns[m], dtype=np.float64) for m in CI_METRICS}
+        if use_spice:  # pycocoevalcap's SPICE is the mean of the per-image F-scores: its CI is exact
+            per_image_arrays["SPICE"] = np.asarray([per_image["SPICE"][k] for k in keys], dtype=np.float64)
         result["ci95"] = caption_cis(bleu_stats, per_image_arrays, n_resamples=n_resamples, seed=seed,
                                      corpus_scores={"METEOR": metrics["METEOR"]})  # fmt: skip
     result["tools"] = {
