@@ -10,6 +10,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -252,7 +253,10 @@ class _FakeSpice:
     """Stands in for pycocoevalcap's Spice (its CoreNLP jars are absent here) with its return shape: per-image
     results in sorted-image-id order, not in the order of `gts`."""
 
+    java_options: list = []
+
     def compute_score(self, gts, res):
+        self.java_options.append(os.environ.get("JDK_JAVA_OPTIONS"))
         ordered = sorted(gts)
         per = [{"All": {"f": 0.01 * int(img[3:])}} for img in ordered]
         return float(np.mean([p["All"]["f"] for p in per])), per
@@ -264,6 +268,7 @@ def test_spice_scores_are_mapped_back_to_their_images(monkeypatch, no_meteor):
 
     monkeypatch.setattr(caption_mod, "spice_available", lambda: True)
     monkeypatch.setattr(spice_module, "Spice", _FakeSpice)
+    monkeypatch.delenv("JDK_JAVA_OPTIONS", raising=False)
     references, predictions = corpus(12, str_ids=True)  # img0, img1, ..., img11: sorted order differs
     result = score_captions(references, predictions, spice=None, n_resamples=200)
     assert result["SPICE"] == pytest.approx(np.mean([0.01 * i for i in range(12)]))
@@ -272,6 +277,17 @@ def test_spice_scores_are_mapped_back_to_their_images(monkeypatch, no_meteor):
     same = bootstrap_ci(12, lambda idx: float(spice[idx].mean()), n_resamples=200, seed=0)
     assert result["ci95"]["SPICE"] == pytest.approx(list(same), abs=1e-12)
     assert result["ci95"]["SPICE"][0] < result["SPICE"] < result["ci95"]["SPICE"][1]
+    assert _FakeSpice.java_options[-1] == caption_mod.SPICE_JAVA_OPTIONS  # SPICE's JVM may open java.lang ...
+    assert "JDK_JAVA_OPTIONS" not in os.environ  # ... and nothing else's
+
+
+@needs_java
+def test_spice_java_options_are_accepted_by_this_java(monkeypatch):
+    monkeypatch.setenv("JDK_JAVA_OPTIONS", "-Xss2m")
+    with caption_mod._java_opens_lang():
+        assert os.environ["JDK_JAVA_OPTIONS"] == f"-Xss2m {caption_mod.SPICE_JAVA_OPTIONS}"
+        assert subprocess.run(["java", "-version"], capture_output=True).returncode == 0
+    assert os.environ["JDK_JAVA_OPTIONS"] == "-Xss2m"
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ CI_METRICS = ("METEOR", "ROUGE_L", "CIDEr")
 SPICE_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
 _SENTINEL_KEY = ("harness", "alignment-sentinel")  # never an image id: those are int or str
 _SENTINEL = "zqxalignmentsentinelzqx"
+SPICE_JAVA_OPTIONS = "--add-opens java.base/java.lang=ALL-UNNAMED"
 JAVA_HINT = "install a Java runtime, e.g. `apt-get install default-jre-headless`"
 
 
@@ -158,14 +159,32 @@ def _stop_meteor(meteor: Meteor) -> None:
         meteor.meteor_p.wait()
 
 
+@contextlib.contextmanager
+def _java_opens_lang() -> Iterator[None]:
+    """SPICE's parse cache (FST serializer) reflects into `java.lang.String`, which Java >= 9 refuses
+    (InaccessibleObjectException, reported with Java 17); `--add-opens` in JDK_JAVA_OPTIONS allows it, and
+    Java 8 ignores that variable. Scores do not depend on it: only the cache does."""
+    saved = os.environ.get("JDK_JAVA_OPTIONS")
+    os.environ["JDK_JAVA_OPTIONS"] = " ".join(filter(None, [saved, SPICE_JAVA_OPTIONS]))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("JDK_JAVA_OPTIONS", None)
+        else:
+            os.environ["JDK_JAVA_OPTIONS"] = saved
+
+
 def _spice(gts: dict, res: dict) -> tuple[float, dict[Any, float]]:
     from pycocoevalcap.spice.spice import Spice
 
     try:
-        score, scores = Spice().compute_score(gts, res)
+        with _java_opens_lang():
+            score, scores = Spice().compute_score(gts, res)
     except subprocess.CalledProcessError as err:
         raise HarnessError(
-            f"SPICE failed (exit {err.returncode}); on Java > 8 its parse cache can fail, see metrics.md §3.2"
+            f"SPICE failed (exit {err.returncode}; its Java output is above); it needs ~8 GB of memory (-Xmx8G) "
+            "and a writable pycocoevalcap/spice folder (tmp/, cache/)"
         ) from None
     ordered = sorted(gts)  # Spice scores come back in sorted-id order, not in gts order
     return float(score), {img: float(s["All"]["f"]) for img, s in zip(ordered, scores, strict=True)}
