@@ -112,6 +112,32 @@ class FiniteScores:
             )
 
 
+def generate_new_text(
+    loaded: LoadedModel,
+    generator: Any,
+    inputs: dict[str, Any],
+    input_ids: torch.Tensor,
+    gen_config: Any,
+    normaliser: str,
+) -> list[str]:
+    """`generator.generate(**inputs)` (the BLIP-2 model, or its LM on the fast path) under the protocol's beam
+    length normaliser and the NaN/inf check; returns the decoded new text (not stripped). `input_ids`: the
+    prompt rows with their image positions (the fast path feeds T5 embeddings only). Both evaluators go through
+    here, so a decoding rule cannot apply to one and not the other."""
+    from transformers import LogitsProcessorList
+
+    lm = loaded.model.language_model
+    finite = FiniteScores()
+    prompt_lengths = decoder_prefix_lengths(lm, normaliser, input_ids, inputs["attention_mask"],
+                                            loaded.image_token_index)  # fmt: skip
+    with beam_length_normaliser(lm, normaliser, prompt_lengths, gen_config.eos_token_id):
+        out = generator.generate(**inputs, generation_config=gen_config, logits_processor=LogitsProcessorList([finite]))
+    finite.check(loaded.dtypes)
+    if not lm.config.is_encoder_decoder:  # a decoder-only LM echoes its input ids before the answer
+        out = out[:, input_ids.shape[1] :]
+    return loaded.processor.batch_decode(out, skip_special_tokens=True)
+
+
 @torch.inference_mode()
 def generate_batch(
     loaded: LoadedModel,
@@ -121,23 +147,9 @@ def generate_batch(
     max_prompt_tokens: int | None = None,
 ) -> list[str]:
     """Generate one answer per (image, prompt); returns the decoded new text (not stripped)."""
-    from transformers import LogitsProcessorList
-
     batch = encode_batch(loaded, images, prompts, max_prompt_tokens)
-    finite = FiniteScores()
     gen_config = generation_config(loaded, decoding)
-    lm = loaded.model.language_model
-    prompt_lengths = decoder_prefix_lengths(
-        lm, decoding.length_normaliser, batch["input_ids"], batch["attention_mask"], loaded.image_token_index
-    )
-    with beam_length_normaliser(lm, decoding.length_normaliser, prompt_lengths, gen_config.eos_token_id):
-        out = loaded.model.generate(
-            **batch, generation_config=gen_config, logits_processor=LogitsProcessorList([finite])
-        )
-    finite.check(loaded.dtypes)
-    if loaded.family == "opt":
-        out = out[:, batch["input_ids"].shape[1] :]
-    return loaded.processor.batch_decode(out, skip_special_tokens=True)
+    return generate_new_text(loaded, loaded.model, batch, batch["input_ids"], gen_config, decoding.length_normaliser)
 
 
 def progress_bar(total: int, enabled: bool) -> Any:

@@ -28,8 +28,7 @@ from omegaconf import DictConfig
 
 from harness.errors import HarnessError
 from harness.eval.batch_plan import group_by_image, length_sorted, windows
-from harness.eval.evaluator import FiniteScores, Request, generation_config, progress_bar
-from harness.eval.length_norm import beam_length_normaliser, decoder_prefix_lengths
+from harness.eval.evaluator import Request, generate_new_text, generation_config, progress_bar
 from harness.eval.oom import HalvingBatcher
 from harness.eval.prefetch import ImagePrefetcher
 from harness.eval.prefill import prefilled_cache
@@ -69,8 +68,6 @@ def generate_rows(
 ) -> list[str]:
     """Answers for prompt token rows (unpadded text ids); row b shows image `features[image_rows[b]]`;
     `normaliser` is the protocol's beam length normaliser (`harness.eval.length_norm`)."""
-    from transformers import LogitsProcessorList
-
     input_ids, mask = (t.to(loaded.device) for t in pad_rows(loaded, rows))
     image_rows = image_rows.to(features.device)
     embeds = image_inputs(loaded, input_ids, features, image_rows)
@@ -82,14 +79,7 @@ def generate_rows(
             inputs["past_key_values"] = prefilled_cache(
                 lm, embeds, mask, image_rows, loaded.num_query_tokens, int(gen_config.num_beams)
             )
-    finite = FiniteScores()
-    prompt_lengths = decoder_prefix_lengths(lm, normaliser, input_ids, mask, loaded.image_token_index)
-    with beam_length_normaliser(lm, normaliser, prompt_lengths, gen_config.eos_token_id):
-        out = lm.generate(**inputs, generation_config=gen_config, logits_processor=LogitsProcessorList([finite]))
-    finite.check(loaded.dtypes)
-    if not lm.config.is_encoder_decoder:
-        out = out[:, input_ids.shape[1] :]
-    return loaded.processor.batch_decode(out, skip_special_tokens=True)
+    return generate_new_text(loaded, lm, inputs, input_ids, gen_config, normaliser)
 
 
 def run_fast_generation(
