@@ -21,8 +21,9 @@ from typing import Any
 
 from pycocoevalcap.rouge.rouge import Rouge
 
+from harness.io import read_json
 from harness.scoring import caption
-from harness.scoring.caption_refs import read_predictions, read_references
+from harness.scoring.caption import caption_inputs
 from harness.scoring.sacrebleu_check import sacrebleu_crosscheck
 
 
@@ -51,13 +52,10 @@ def breakdown(references: Path, predictions: Path) -> dict[str, dict[str, float]
     """`{scorer: {cpu_s, wall_s}}` for each step of caption scoring, run alone in sequence."""
     gc.disable()
     rows: dict[str, dict[str, float]] = {}
-    refs = read_references(json.loads(references.read_text()), str(references))
-    hyps = read_predictions(json.loads(predictions.read_text()), list(refs), str(predictions), str(references))
-    raw_hyps = [caption.sanitize_caption(hyps[img]) for img in refs]
-    raw_refs = [[caption.sanitize_caption(c) for c in refs[img]] for img in refs]
-    _timed(rows, "sacrebleu (raw captions)", lambda: sacrebleu_crosscheck(raw_hyps, raw_refs))
-    ref_lists = dict(zip(refs, raw_refs, strict=True))
-    hyp_lists = {img: [hyp] for img, hyp in zip(refs, raw_hyps, strict=True)}
+    ref_lists, hyp_lists = caption_inputs(read_json(references), read_json(predictions),
+                                          {"references": str(references), "predictions": str(predictions)})  # fmt: skip
+    raw_hyps = [caps[0] for caps in hyp_lists.values()]
+    _timed(rows, "sacrebleu (raw captions)", lambda: sacrebleu_crosscheck(raw_hyps, list(ref_lists.values())))
     gts = _timed(rows, "PTB tokenizer, references (JVM)", lambda: caption.tokenize_captions(ref_lists, "references"))
     res = _timed(rows, "PTB tokenizer, predictions (JVM)", lambda: caption.tokenize_captions(hyp_lists, "predictions"))
     _timed(rows, "CIDEr-D", lambda: caption._cider(gts, res))

@@ -58,6 +58,21 @@ def sanitize_caption(text: str) -> str:
     return text
 
 
+def caption_inputs(
+    references: dict, predictions: list[dict], names: Mapping[str, str] | None = None
+) -> tuple[dict[Any, list[str]], dict[Any, list[str]]]:
+    """Checked inputs in pycocoevalcap's shape, reference order: `{img: [reference, ...]}` and `{img: [prediction]}`,
+    every caption on one line (`sanitize_caption`). `names` labels the sources in errors (`references`,
+    `predictions`)."""
+    label = {"references": "references", "predictions": "predictions", **(names or {})}
+    refs = read_references(references, label["references"])
+    hyps = read_predictions(predictions, list(refs), label["predictions"], label["references"])
+    return (
+        {img: [sanitize_caption(c) for c in caps] for img, caps in refs.items()},
+        {img: [sanitize_caption(hyps[img])] for img in refs},
+    )
+
+
 def spice_lib_dir() -> Path:
     """pycocoevalcap's `spice/lib`, where SPICE expects the CoreNLP 3.6.0 jars."""
     import pycocoevalcap
@@ -219,19 +234,16 @@ def score_captions(
     CIDEr[, SPICE]: [lo, hi]} (see `harness.scoring.bootstrap` for which are approximations). `names` labels the
     sources in error messages (keys `references`, `predictions`).
     """
-    label = {"references": "references", "predictions": "predictions", **(names or {})}
-    refs = read_references(references, label["references"])
-    hyps = read_predictions(predictions, list(refs), label["predictions"], label["references"])
+    ref_lists, hyp_lists = caption_inputs(references, predictions, names)
     use_spice = _use_spice(spice)
     java = java_version()
-    raw_hyps = [sanitize_caption(hyps[img]) for img in refs]
-    raw_refs = [[sanitize_caption(c) for c in refs[img]] for img in refs]
     with Background() as worker:
         meteor_job = _start_meteor()
         try:
-            sacre_job = worker.submit(sacrebleu_crosscheck, raw_hyps, raw_refs)
-            gts = tokenize_captions(dict(zip(refs, raw_refs, strict=True)), "references")
-            res = tokenize_captions({img: [hyp] for img, hyp in zip(refs, raw_hyps, strict=True)}, "predictions")
+            raw_hyps = [caps[0] for caps in hyp_lists.values()]
+            sacre_job = worker.submit(sacrebleu_crosscheck, raw_hyps, list(ref_lists.values()))
+            gts = tokenize_captions(ref_lists, "references")
+            res = tokenize_captions(hyp_lists, "predictions")
             cider_job = worker.submit(_cider, gts, res)
             bleu_job = worker.submit(bleu_scores, gts, res)
             meteor, meteor_per = _meteor(meteor_job, gts, res)

@@ -18,8 +18,7 @@ from pycocoevalcap.rouge.rouge import Rouge
 
 from harness.errors import HarnessError
 from harness.scoring.bootstrap import caption_cis
-from harness.scoring.caption import BLEU_KEYS, bleu_scores, sanitize_caption, tokenize_captions
-from harness.scoring.caption_refs import read_predictions, read_references
+from harness.scoring.caption import BLEU_KEYS, bleu_scores, caption_inputs, tokenize_captions
 
 
 def score_caption_subsets(
@@ -35,14 +34,13 @@ def score_caption_subsets(
 
     `spice_per_image` ({str(image_id): score}, from the full-set `score_captions`) adds SPICE per subset.
     """
-    refs = read_references(references, "references")
-    hyps = read_predictions(predictions, list(refs), "predictions", "references")
+    refs, hyps = caption_inputs(references, predictions)
     for name, ids in subsets.items():
         unknown = [i for i in ids if i not in refs]
         if unknown or not ids:
             raise HarnessError(f"caption subset {name!r}: empty or has image ids not in the references ({unknown[:5]})")
-    gts = tokenize_captions({img: [sanitize_caption(c) for c in caps] for img, caps in refs.items()}, "references")
-    res = tokenize_captions({img: [sanitize_caption(hyps[img])] for img in refs}, "predictions")
+    gts = tokenize_captions(refs, "references")
+    res = tokenize_captions(hyps, "predictions")
     out: dict[str, dict[str, Any]] = {}
     for name, ids in subsets.items():
         g, r = {i: gts[i] for i in ids}, {i: res[i] for i in ids}
